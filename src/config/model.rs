@@ -1,0 +1,201 @@
+//! Validated node configuration: the only config types runtime code sees.
+//!
+//! Built by `config::load` from a Crossbar version-2 `config.json` after every check passed.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::wire::Serializer;
+
+/// The whole node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// `controller.id`, if given.
+    pub controller_id: Option<String>,
+    /// `controller.options.title`, if given.
+    pub title: Option<String>,
+    /// Router workers (`workers[]` of type `router`).
+    pub routers: Vec<RouterWorker>,
+}
+
+/// One router worker: realms and the transports that reach them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterWorker {
+    /// `id`, if given.
+    pub id: Option<String>,
+    /// `realms[]`.
+    pub realms: Vec<RealmConfig>,
+    /// `transports[]`.
+    pub transports: Vec<TransportConfig>,
+}
+
+/// `realms[i]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealmConfig {
+    /// Realm name (a WAMP URI).
+    pub name: String,
+    /// `roles[]`, in config order.
+    pub roles: Vec<RoleConfig>,
+    /// `options.uri_check` (default strict).
+    pub uri_check: UriCheck,
+}
+
+/// How URIs from peers are checked (WAMP spec "strict" and "loose" rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UriCheck {
+    /// Components match `^[0-9a-z_]+$` (empty components only where patterns allow).
+    #[default]
+    Strict,
+    /// Components match `^[^\s\.#]+$`.
+    Loose,
+}
+
+/// `roles[j]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleConfig {
+    /// Role name (the `authrole`).
+    pub name: String,
+    /// `permissions[]`, in config order.
+    pub permissions: Vec<Permission>,
+}
+
+/// How a URI pattern in config or in SUBSCRIBE/REGISTER options matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MatchPolicy {
+    /// The whole URI.
+    #[default]
+    Exact,
+    /// String prefix (Crossbar semantics: `com.ex` matches `com.example`).
+    Prefix,
+    /// Same number of components; empty components match any one component.
+    Wildcard,
+}
+
+/// `permissions[k]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Permission {
+    /// URI or pattern (may be empty for a prefix catch-all).
+    pub uri: String,
+    /// `match` (default exact, or derived from a legacy trailing `*`).
+    pub match_policy: MatchPolicy,
+    /// `allow`.
+    pub allow: Allow,
+    /// `disclose`.
+    pub disclose: Disclose,
+    /// `cache` (accepted; static permissions are always evaluated in memory).
+    pub cache: bool,
+}
+
+/// `allow{...}`: all default to false.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Allow {
+    /// CALL.
+    pub call: bool,
+    /// REGISTER.
+    pub register: bool,
+    /// PUBLISH.
+    pub publish: bool,
+    /// SUBSCRIBE.
+    pub subscribe: bool,
+}
+
+/// `disclose{...}`: all default to false.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Disclose {
+    /// Disclose the caller to callees.
+    pub caller: bool,
+    /// Disclose the publisher to subscribers.
+    pub publisher: bool,
+}
+
+/// One listening transport.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportConfig {
+    /// `type: "websocket"`.
+    WebSocket(WebSocketTransport),
+}
+
+/// A `websocket` transport.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSocketTransport {
+    /// `id`, if given.
+    pub id: Option<String>,
+    /// `endpoint`.
+    pub endpoint: TcpEndpoint,
+    /// The HTTP path that upgrades: the path of `url` when given, else `None` (any path, as
+    /// Crossbar's standalone websocket transport).
+    pub path: Option<String>,
+    /// `serializers` (default: all four), in preference order.
+    pub serializers: Vec<Serializer>,
+    /// `options`.
+    pub options: WebSocketOptions,
+}
+
+/// A TCP listening endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpEndpoint {
+    /// `port`.
+    pub port: u16,
+    /// `interface` (default: all interfaces of `version`).
+    pub interface: Option<IpAddr>,
+    /// `backlog` (default 1024).
+    pub backlog: u32,
+    /// `version` 4 or 6 (default 4).
+    pub version: IpVersion,
+}
+
+/// IP version of a TCP endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpVersion {
+    /// IPv4 (default).
+    #[default]
+    V4,
+    /// IPv6.
+    V6,
+}
+
+/// WebSocket `options` that junction honours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSocketOptions {
+    /// `max_message_size` in bytes (default 1 MiB). Larger messages close with 1009.
+    pub max_message_size: usize,
+    /// `max_frame_size` in bytes (default = `max_message_size`).
+    pub max_frame_size: usize,
+    /// `auto_ping_interval` (ms in config; `None` = no pings).
+    pub auto_ping_interval: Option<Duration>,
+    /// `auto_ping_timeout` (ms in config; `None` = wait forever for the pong).
+    pub auto_ping_timeout: Option<Duration>,
+    /// `open_handshake_timeout` (ms in config; default 10 s). Covers HTTP upgrade + HELLO.
+    pub open_handshake_timeout: Duration,
+    /// `close_handshake_timeout` (ms in config; default 1 s).
+    pub close_handshake_timeout: Duration,
+    /// `require_websocket_subprotocol` (default true): without a matching subprotocol answer
+    /// HTTP 400; when false assume `wamp.2.json`.
+    pub require_websocket_subprotocol: bool,
+    /// Outbox capacity in messages per connection (junction extension `outbox_messages`,
+    /// default 1024).
+    pub outbox_messages: usize,
+}
+
+impl Default for WebSocketOptions {
+    fn default() -> Self {
+        Self {
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+            auto_ping_interval: None,
+            auto_ping_timeout: None,
+            open_handshake_timeout: Duration::from_secs(10),
+            close_handshake_timeout: Duration::from_secs(1),
+            require_websocket_subprotocol: true,
+            outbox_messages: 1024,
+        }
+    }
+}
+
+/// Where the node directory's files live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeDir {
+    /// The node directory (`--cbdir`).
+    pub cbdir: PathBuf,
+}

@@ -1,0 +1,4 @@
+//! junction: a multi-protocol message router (WAMP realms and MQTT on one routing core).
+
+pub mod config;
+pub mod wire;
