@@ -1,1 +1,5 @@
-fn main() {}
+//! The `junction` binary: see `junction::cli`.
+
+fn main() -> std::process::ExitCode {
+    junction::cli::main()
+}

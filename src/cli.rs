@@ -1,0 +1,180 @@
+//! The `junction` command line: `start`, `check`, `init`, `version`.
+//!
+//! Exit codes: 0 success, 64 invalid configuration (as `sysexits` EX_USAGE, like the house
+//! style's `--check-config`), 1 any other failure (e.g. a port already in use).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tracing::{info, warn};
+
+use crate::config::{self, NodeConfig};
+use crate::node::Node;
+
+/// Exit code for an invalid configuration.
+pub const EXIT_CONFIG: u8 = 64;
+/// How long sessions get to say GOODBYE and flush at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// junction: WAMP router and MQTT broker on one routing core.
+#[derive(Debug, Parser)]
+#[command(name = "junction", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the node.
+    Start {
+        /// Node directory holding config.json.
+        #[arg(long, default_value = ".crossbar")]
+        cbdir: PathBuf,
+        /// Log level (error, warn, info, debug, trace) or a tracing filter; RUST_LOG wins if set.
+        #[arg(long, default_value = "info")]
+        loglevel: String,
+    },
+    /// Check the node configuration and report every problem.
+    Check {
+        /// Node directory holding config.json.
+        #[arg(long, default_value = ".crossbar")]
+        cbdir: PathBuf,
+    },
+    /// Write the built-in default configuration to the node directory.
+    Init {
+        /// Node directory to create.
+        #[arg(long, default_value = ".crossbar")]
+        cbdir: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn report(errors: &[config::ConfigError]) {
+    for e in errors {
+        eprintln!("{e}");
+    }
+    eprintln!("configuration invalid: {} problem(s)", errors.len());
+}
+
+fn load(cbdir: &Path) -> Result<Option<NodeConfig>, ExitCode> {
+    config::load_dir(cbdir).map_err(|errs| {
+        report(&errs);
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!("junction {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Check { cbdir } => match load(&cbdir) {
+            Ok(Some(_)) => {
+                println!("Ok, node configuration looks good!");
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                eprintln!("no config.json in {}", cbdir.display());
+                ExitCode::from(EXIT_CONFIG)
+            }
+            Err(code) => code,
+        },
+        Command::Init { cbdir } => {
+            let file = cbdir.join("config.json");
+            if file.exists() {
+                eprintln!("{} already exists; not overwriting", file.display());
+                return ExitCode::FAILURE;
+            }
+            if let Err(e) = std::fs::create_dir_all(&cbdir)
+                .and_then(|()| std::fs::write(&file, config::default_config_json()))
+            {
+                eprintln!("cannot write {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+            println!("wrote {}", file.display());
+            ExitCode::SUCCESS
+        }
+        Command::Start { cbdir, loglevel } => {
+            init_tracing(&loglevel);
+            let cfg = match load(&cbdir) {
+                Ok(Some(c)) => {
+                    info!(config = %cbdir.join("config.json").display(), "configuration loaded");
+                    c
+                }
+                Ok(None) => {
+                    info!(cbdir = %cbdir.display(), "no config.json found; using the built-in default (realm1, anonymous, ws://0.0.0.0:8080/ws)");
+                    match config::parse_json(&config::default_config_json()) {
+                        Ok(c) => c,
+                        Err(errs) => {
+                            report(&errs);
+                            return ExitCode::from(EXIT_CONFIG);
+                        }
+                    }
+                }
+                Err(code) => return code,
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(run(cfg))
+        }
+    }
+}
+
+fn init_tracing(level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(cfg: NodeConfig) -> ExitCode {
+    let node = match Node::start(&cfg).await {
+        Ok(n) => n,
+        Err(e) => {
+            let cause = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
+            tracing::error!(error = %e, %cause, "cannot start the node");
+            return ExitCode::FAILURE;
+        }
+    };
+    info!(version = env!("CARGO_PKG_VERSION"), "junction node started");
+    wait_for_signal().await;
+    let shutdown = node.shutdown(SHUTDOWN_GRACE);
+    tokio::pin!(shutdown);
+    tokio::select! {
+        () = &mut shutdown => ExitCode::SUCCESS,
+        () = wait_for_signal() => {
+            warn!("second signal: exiting now");
+            ExitCode::from(130)
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => info!(signal = "SIGTERM", "signal received"),
+                _ = int.recv() => info!(signal = "SIGINT", "signal received"),
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The routing core: one task per realm owning plain maps (broker, dealer, sessions).
+//!
+//! Connection tasks send `RealmCmd`s (awaiting when the realm queue is full: that is the
+//! backpressure on publishers) and receive deliveries through their bounded outbox, into which
+//! the realm only ever `try_send`s. `RealmCore::handle` is synchronous and sans-IO.
+
+pub mod authz;
+pub mod index;
+pub mod realm;
+
+pub use realm::{
+    CallRequest, InvokePolicy, Outbox, Outgoing, PublishRequest, RealmCmd, RealmCore, RealmHandle,
+    RealmStats, SessionId, SessionInfo, SharedEvent,
+};

@@ -1,0 +1,3 @@
+//! Transports: listeners and the per-connection tasks that turn bytes into WAMP messages.
+
+pub mod websocket;

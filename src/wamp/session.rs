@@ -1,0 +1,468 @@
+//! The WAMP session state machine of one connection, independent of the transport.
+//!
+//! A transport decodes frames into `Message`s and calls `WampSession::handle`; the session
+//! validates, authorizes, and turns them into realm commands, or answers locally (WELCOME,
+//! ABORT, ERROR for invalid URIs and denied actions) by pushing into `out`, which the transport
+//! writes. The only awaits are the realm queue (backpressure) and the join reply.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use crate::config::MatchPolicy;
+use crate::router::authz::{Action, Grant};
+use crate::router::{
+    CallRequest, InvokePolicy, Outgoing, PublishRequest, RealmCmd, RealmHandle, SessionId,
+    SessionInfo,
+};
+use crate::wamp::message::{code, dict};
+use crate::wamp::uri;
+use crate::wamp::{Message, Payload};
+use crate::wire::{Dict, Value};
+
+/// Close reasons and error URIs used by the router.
+pub mod reason {
+    #![allow(missing_docs)]
+    pub const PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";
+    pub const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
+    pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
+    pub const NO_AUTH_METHOD: &str = "wamp.error.no_auth_method";
+    pub const NOT_AUTHORIZED: &str = "wamp.error.not_authorized";
+    pub const INVALID_URI: &str = "wamp.error.invalid_uri";
+    pub const INVALID_ARGUMENT: &str = "wamp.error.invalid_argument";
+    pub const OPTION_NOT_ALLOWED: &str = "wamp.error.option_not_allowed";
+    pub const SYSTEM_SHUTDOWN: &str = "wamp.close.system_shutdown";
+    pub const GOODBYE_AND_OUT: &str = "wamp.close.goodbye_and_out";
+    pub const CLOSE_NORMAL: &str = "wamp.close.normal";
+}
+
+/// The realms a transport gives access to, by name.
+pub type RealmMap = HashMap<String, RealmHandle>;
+
+/// Per-transport session settings.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Realms reachable through this transport.
+    pub realms: Arc<RealmMap>,
+    /// Role given to anonymous sessions.
+    pub anonymous_role: Arc<str>,
+    /// Outbox capacity (messages).
+    pub outbox_messages: usize,
+}
+
+/// What the transport should do after a message.
+#[derive(Debug)]
+pub enum Flow {
+    /// Keep going.
+    Continue,
+    /// The session joined: read deliveries from this outbox from now on.
+    Joined(mpsc::Receiver<Outgoing>),
+    /// Write `out`, then close the connection.
+    Close,
+}
+
+#[derive(Debug)]
+enum State {
+    Hello,
+    Established { realm: RealmHandle, id: SessionId, authrole: String },
+    Closed,
+}
+
+/// One connection's WAMP session.
+#[derive(Debug)]
+pub struct WampSession {
+    cfg: SessionConfig,
+    state: State,
+}
+
+fn abort(out: &mut Vec<Message>, reason: &str, message: &str) -> Flow {
+    out.push(Message::Abort {
+        details: dict([("message", Value::from(message))]),
+        reason: reason.to_owned(),
+    });
+    Flow::Close
+}
+
+fn error(out: &mut Vec<Message>, request_type: u64, request: u64, err: &str, message: &str) {
+    out.push(Message::Error {
+        request_type,
+        request,
+        details: Dict::new(),
+        error: err.to_owned(),
+        payload: Payload { args: Some(vec![Value::from(message)]), kwargs: None },
+    });
+}
+
+fn features(names: &[&str]) -> Value {
+    let f: Dict = names.iter().map(|n| ((*n).to_owned(), Value::Bool(true))).collect();
+    Value::Dict(dict([("features", Value::Dict(f))]))
+}
+
+fn opt_bool(opts: &Dict, key: &str) -> Result<Option<bool>, String> {
+    match opts.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(format!("option {key} must be a boolean")),
+    }
+}
+
+fn opt_ids(opts: &Dict, key: &str) -> Result<Option<Vec<u64>>, String> {
+    match opts.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::List(l)) => l
+            .iter()
+            .map(|v| v.as_u64().ok_or_else(|| format!("option {key} must be a list of session ids")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(format!("option {key} must be a list of session ids")),
+    }
+}
+
+fn opt_match(opts: &Dict) -> Result<MatchPolicy, String> {
+    match opts.get("match") {
+        None | Some(Value::Null) => Ok(MatchPolicy::Exact),
+        Some(Value::Str(s)) => match s.as_str() {
+            "exact" => Ok(MatchPolicy::Exact),
+            "prefix" => Ok(MatchPolicy::Prefix),
+            "wildcard" => Ok(MatchPolicy::Wildcard),
+            other => Err(format!("unknown match policy {other:?}")),
+        },
+        Some(_) => Err("option match must be a string".to_owned()),
+    }
+}
+
+/// Options junction does not implement yet: refused with `wamp.error.option_not_allowed`
+/// rather than silently ignored.
+fn unsupported(opts: &Dict, keys: &[&str]) -> Option<String> {
+    keys.iter().find(|k| opts.get(**k).is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)))).map(|k| format!("option {k} is not supported yet"))
+}
+
+impl WampSession {
+    /// A session waiting for HELLO.
+    pub fn new(cfg: SessionConfig) -> Self {
+        Self { cfg, state: State::Hello }
+    }
+
+    /// The session ID once joined.
+    pub fn id(&self) -> Option<SessionId> {
+        match &self.state {
+            State::Established { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// Whether the session has joined a realm.
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Established { .. })
+    }
+
+    /// A decode error or similar: ABORT with protocol_violation and close.
+    pub async fn protocol_violation(&mut self, why: &str, out: &mut Vec<Message>) -> Flow {
+        debug!(why, "protocol violation");
+        self.leave().await;
+        abort(out, reason::PROTOCOL_VIOLATION, why)
+    }
+
+    /// Leaves the realm (idempotent). Call when the connection ends for any reason.
+    pub async fn leave(&mut self) {
+        if let State::Established { realm, id, .. } = std::mem::replace(&mut self.state, State::Closed) {
+            // If the realm is gone (shutdown), there is nothing to leave.
+            let _ = realm.tx.send(RealmCmd::Leave(id)).await;
+        }
+    }
+
+    /// Router-initiated close at shutdown: GOODBYE `wamp.close.system_shutdown`.
+    pub async fn shutdown(&mut self, out: &mut Vec<Message>) {
+        if self.is_established() {
+            out.push(Message::Goodbye {
+                details: dict([("message", Value::from("the router is shutting down"))]),
+                reason: reason::SYSTEM_SHUTDOWN.to_owned(),
+            });
+        }
+        self.leave().await;
+    }
+
+    /// Handles one message from the peer.
+    pub async fn handle(&mut self, msg: Message, out: &mut Vec<Message>) -> Flow {
+        match &self.state {
+            State::Hello => match msg {
+                Message::Hello { realm, details } => self.hello(realm, details, out).await,
+                other => {
+                    let why = format!("expected HELLO, got message type {}", other.code());
+                    self.protocol_violation(&why, out).await
+                }
+            },
+            State::Established { .. } => self.established(msg, out).await,
+            State::Closed => Flow::Close,
+        }
+    }
+
+    async fn hello(&mut self, realm_name: String, details: Dict, out: &mut Vec<Message>) -> Flow {
+        let Some(realm) = self.cfg.realms.get(&realm_name).cloned() else {
+            self.state = State::Closed;
+            return abort(out, reason::NO_SUCH_REALM, &format!("no realm named {realm_name:?}"));
+        };
+        let roles = match details.get("roles") {
+            Some(Value::Dict(r)) if !r.is_empty() => r,
+            _ => return self.protocol_violation("HELLO.Details.roles must be a non-empty dict", out).await,
+        };
+        if let Some(methods) = details.get("authmethods") {
+            let ok = methods
+                .as_list()
+                .is_some_and(|l| l.iter().any(|m| m.as_str() == Some("anonymous")));
+            if !ok {
+                self.state = State::Closed;
+                return abort(
+                    out,
+                    reason::NO_AUTH_METHOD,
+                    "this transport offers anonymous authentication only",
+                );
+            }
+        }
+        let authrole = self.cfg.anonymous_role.to_string();
+        if !realm.authz.has_role(&authrole) {
+            self.state = State::Closed;
+            return abort(out, reason::NO_SUCH_ROLE, &format!("realm has no role {authrole:?}"));
+        }
+        let authid = match details.get("authid").and_then(Value::as_str) {
+            Some(a) if !a.is_empty() => a.to_owned(),
+            _ => random_authid(),
+        };
+        let callee_cancels = roles
+            .get("callee")
+            .and_then(|c| c.as_dict()?.get("features")?.as_dict()?.get("call_canceling")?.as_bool())
+            .unwrap_or(false);
+        let (tx, rx) = mpsc::channel(self.cfg.outbox_messages);
+        let (rtx, rrx) = oneshot::channel();
+        let info = SessionInfo { authid: authid.clone(), authrole: authrole.clone(), callee_cancels };
+        let joined = realm.tx.send(RealmCmd::Join { info, outbox: tx, reply: rtx }).await.is_ok();
+        let id = match (joined, rrx.await) {
+            (true, Ok(id)) => id,
+            _ => {
+                self.state = State::Closed;
+                return abort(out, reason::SYSTEM_SHUTDOWN, "the realm is shutting down");
+            }
+        };
+        tracing::Span::current().record("realm", realm_name.as_str()).record("session", id.0);
+        let welcome = dict([
+            ("realm", Value::from(realm_name.as_str())),
+            ("authid", Value::from(authid)),
+            ("authrole", Value::from(authrole.as_str())),
+            ("authmethod", Value::from("anonymous")),
+            ("authprovider", Value::from("static")),
+            (
+                "roles",
+                Value::Dict(dict([
+                    (
+                        "broker",
+                        features(&[
+                            "publisher_exclusion",
+                            "publisher_identification",
+                            "subscriber_blackwhite_listing",
+                            "pattern_based_subscription",
+                        ]),
+                    ),
+                    (
+                        "dealer",
+                        features(&[
+                            "caller_identification",
+                            "pattern_based_registration",
+                            "shared_registration",
+                            "call_canceling",
+                        ]),
+                    ),
+                ])),
+            ),
+        ]);
+        out.push(Message::Welcome { session: id.0, details: welcome });
+        self.state = State::Established { realm, id, authrole };
+        Flow::Joined(rx)
+    }
+
+    async fn established(&mut self, msg: Message, out: &mut Vec<Message>) -> Flow {
+        let State::Established { realm, id, authrole } = &self.state else { return Flow::Close };
+        let (realm, id) = (realm.clone(), *id);
+        let check = realm.config.uri_check;
+        let grant = |uri: &str| -> Grant { realm.authz.grant(authrole, uri) };
+        let cmd = match msg {
+            Message::Goodbye { .. } => {
+                out.push(Message::Goodbye { details: Dict::new(), reason: reason::GOODBYE_AND_OUT.into() });
+                self.leave().await;
+                return Flow::Close;
+            }
+            Message::Publish { request, options, topic, payload } => {
+                let t = code::PUBLISH;
+                if !uri::is_valid(&topic, MatchPolicy::Exact, check) {
+                    error(out, t, request, reason::INVALID_URI, &format!("invalid topic URI {topic:?}"));
+                    return Flow::Continue;
+                }
+                let g = grant(&topic);
+                if !g.allows(Action::Publish) {
+                    debug!(%topic, "publish denied");
+                    error(out, t, request, reason::NOT_AUTHORIZED, &format!("not authorized to publish to {topic:?}"));
+                    return Flow::Continue;
+                }
+                let acknowledge = opt_bool(&options, "acknowledge").ok().flatten().unwrap_or(false);
+                let parsed = (|| -> Result<PublishRequest, String> {
+                    if let Some(e) = unsupported(&options, &["retain", "exclude_authid", "exclude_authrole", "eligible_authid", "eligible_authrole"]) {
+                        return Err(e);
+                    }
+                    Ok(PublishRequest {
+                        request,
+                        topic,
+                        payload,
+                        acknowledge,
+                        exclude_me: opt_bool(&options, "exclude_me")?.unwrap_or(true),
+                        exclude: opt_ids(&options, "exclude")?.unwrap_or_default(),
+                        eligible: opt_ids(&options, "eligible")?,
+                        disclose: g.disclose.publisher || opt_bool(&options, "disclose_me")?.unwrap_or(false),
+                    })
+                })();
+                match parsed {
+                    Ok(p) => RealmCmd::Publish(id, p),
+                    Err(e) => {
+                        // An unacknowledged publish gets no answer, per spec.
+                        if acknowledge {
+                            error(out, t, request, reason::INVALID_ARGUMENT, &e);
+                        }
+                        return Flow::Continue;
+                    }
+                }
+            }
+            Message::Subscribe { request, options, topic } => {
+                let t = code::SUBSCRIBE;
+                let policy = match opt_match(&options) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        error(out, t, request, reason::INVALID_ARGUMENT, &e);
+                        return Flow::Continue;
+                    }
+                };
+                if let Some(e) = unsupported(&options, &["get_retained"]) {
+                    error(out, t, request, reason::OPTION_NOT_ALLOWED, &e);
+                    return Flow::Continue;
+                }
+                if !uri::is_valid(&topic, policy, check) {
+                    error(out, t, request, reason::INVALID_URI, &format!("invalid topic URI {topic:?}"));
+                    return Flow::Continue;
+                }
+                if !grant(&topic).allows(Action::Subscribe) {
+                    debug!(%topic, "subscribe denied");
+                    error(out, t, request, reason::NOT_AUTHORIZED, &format!("not authorized to subscribe to {topic:?}"));
+                    return Flow::Continue;
+                }
+                RealmCmd::Subscribe { session: id, request, topic, policy }
+            }
+            Message::Unsubscribe { request, subscription } => {
+                RealmCmd::Unsubscribe { session: id, request, subscription }
+            }
+            Message::Register { request, options, procedure } => {
+                let t = code::REGISTER;
+                let policy = match opt_match(&options) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        error(out, t, request, reason::INVALID_ARGUMENT, &e);
+                        return Flow::Continue;
+                    }
+                };
+                let invoke = match options.get("invoke") {
+                    None | Some(Value::Null) => InvokePolicy::Single,
+                    Some(Value::Str(s)) => match InvokePolicy::from_name(s) {
+                        Some(p) => p,
+                        None => {
+                            error(out, t, request, reason::INVALID_ARGUMENT, &format!("unknown invoke policy {s:?}"));
+                            return Flow::Continue;
+                        }
+                    },
+                    Some(_) => {
+                        error(out, t, request, reason::INVALID_ARGUMENT, "option invoke must be a string");
+                        return Flow::Continue;
+                    }
+                };
+                if let Some(e) = unsupported(&options, &["concurrency", "force_reregister"]) {
+                    error(out, t, request, reason::OPTION_NOT_ALLOWED, &e);
+                    return Flow::Continue;
+                }
+                if !uri::is_valid(&procedure, policy, check) {
+                    error(out, t, request, reason::INVALID_URI, &format!("invalid procedure URI {procedure:?}"));
+                    return Flow::Continue;
+                }
+                if !grant(&procedure).allows(Action::Register) {
+                    debug!(%procedure, "register denied");
+                    error(out, t, request, reason::NOT_AUTHORIZED, &format!("not authorized to register {procedure:?}"));
+                    return Flow::Continue;
+                }
+                RealmCmd::Register { session: id, request, procedure, policy, invoke }
+            }
+            Message::Unregister { request, registration } => {
+                RealmCmd::Unregister { session: id, request, registration }
+            }
+            Message::Call { request, options, procedure, payload } => {
+                let t = code::CALL;
+                if !uri::is_valid(&procedure, MatchPolicy::Exact, check) {
+                    error(out, t, request, reason::INVALID_URI, &format!("invalid procedure URI {procedure:?}"));
+                    return Flow::Continue;
+                }
+                let g = grant(&procedure);
+                if !g.allows(Action::Call) {
+                    debug!(%procedure, "call denied");
+                    error(out, t, request, reason::NOT_AUTHORIZED, &format!("not authorized to call {procedure:?}"));
+                    return Flow::Continue;
+                }
+                let timeout = options.get("timeout").and_then(Value::as_u64).unwrap_or(0);
+                if timeout != 0 {
+                    error(out, t, request, reason::OPTION_NOT_ALLOWED, "option timeout is not supported yet");
+                    return Flow::Continue;
+                }
+                let disclose = match opt_bool(&options, "disclose_me") {
+                    Ok(d) => g.disclose.caller || d.unwrap_or(false),
+                    Err(e) => {
+                        error(out, t, request, reason::INVALID_ARGUMENT, &e);
+                        return Flow::Continue;
+                    }
+                };
+                RealmCmd::Call(id, CallRequest { request, procedure, payload, disclose })
+            }
+            Message::Cancel { request, options } => {
+                let mode = options.get("mode").and_then(Value::as_str).unwrap_or("killnowait").to_owned();
+                if !matches!(mode.as_str(), "skip" | "kill" | "killnowait") {
+                    error(out, code::CANCEL, request, reason::INVALID_ARGUMENT, &format!("unknown cancel mode {mode:?}"));
+                    return Flow::Continue;
+                }
+                RealmCmd::Cancel { session: id, request, mode }
+            }
+            Message::Yield { request, payload, .. } => RealmCmd::Yield { session: id, request, payload },
+            Message::Error { request_type: code::INVOCATION, request, details, error, payload } => {
+                RealmCmd::InvocationError { session: id, request, error, details, payload }
+            }
+            other => {
+                let why = format!("message type {} is not allowed from a client here", other.code());
+                return self.protocol_violation(&why, out).await;
+            }
+        };
+        if realm.tx.send(cmd).await.is_err() {
+            out.push(Message::Goodbye { details: Dict::new(), reason: reason::SYSTEM_SHUTDOWN.into() });
+            self.state = State::Closed;
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+}
+
+/// A random anonymous authid like Crossbar's (`XXXX-XXXX-XXXX`).
+fn random_authid() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXY3456789";
+    let mut rng = rand::thread_rng();
+    let mut s = String::with_capacity(14);
+    for i in 0..12 {
+        if i > 0 && i % 4 == 0 {
+            s.push('-');
+        }
+        s.push(ALPHABET[rng.gen_range(0..ALPHABET.len())] as char);
+    }
+    s
+}
+
