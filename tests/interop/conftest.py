@@ -49,23 +49,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-def make_config(port, roles=None, options=None, serializers=None, realm="realm1"):
+def make_config(port, roles=None, options=None, serializers=None, realm="realm1", realm_options=None):
     """A Crossbar version-2 node config with one router worker and one WebSocket transport."""
     transport_options = dict(DEFAULT_TRANSPORT_OPTIONS)
     transport_options.update(options or {})
+    realm_cfg = {
+        "name": realm,
+        "roles": roles
+        if roles is not None
+        else [{"name": "anonymous", "permissions": copy.deepcopy(ALL_PERMISSIONS)}],
+    }
+    if realm_options is not None:
+        realm_cfg["options"] = realm_options
     return {
         "version": 2,
         "workers": [
             {
                 "type": "router",
-                "realms": [
-                    {
-                        "name": realm,
-                        "roles": roles
-                        if roles is not None
-                        else [{"name": "anonymous", "permissions": copy.deepcopy(ALL_PERMISSIONS)}],
-                    }
-                ],
+                "realms": [realm_cfg],
                 "transports": [
                     {
                         "type": "websocket",

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
 
 from payloads import PAYLOAD_ARGS, PAYLOAD_KWARGS
@@ -271,7 +272,8 @@ def test_publisher_disclosure(router):
 
 
 def test_loose_uri_accepted(router):
-    """Loose URIs (uppercase, dashes) are valid topics (Crossbar's default uri_check)."""
+    """Loose URIs (uppercase, dashes) are valid topics: Crossbar's default uri_check
+    is "loose" (RouterFactory creates RouterOptions(uri_check=URI_CHECK_LOOSE))."""
 
     async def body():
         async with sessions(router.url) as s:
@@ -281,5 +283,24 @@ def test_loose_uri_accepted(router):
             p = await pub.publish("com.Example.some-thing_1", "x", options=ACK)
             assert p.id
             assert (await next_item(q))[0] == ("x",)
+
+    run(body())
+
+
+def test_uri_check_strict_realm_option(router_factory):
+    """realm options.uri_check "strict" rejects what "loose" accepts."""
+    r = router_factory(realm_options={"uri_check": "strict"})
+
+    async def body():
+        async with sessions(r.url) as s:
+            a = await s.open("json")
+            with pytest.raises(ApplicationError) as e:
+                await a.subscribe(lambda *x: None, "com.Example.some-thing")
+            assert e.value.error == "wamp.error.invalid_uri", e.value.error
+            with pytest.raises(ApplicationError) as e:
+                await a.publish("com.Example.x", options=ACK)
+            assert e.value.error == "wamp.error.invalid_uri", e.value.error
+            sub = await a.subscribe(lambda *x: None, "com.example.some_thing")
+            assert sub.id
 
     run(body())
