@@ -1,5 +1,181 @@
 //! Node configuration: Crossbar version-2 `config.json` → validated `NodeConfig`.
+//!
+//! # Layout
+//!
+//! - `model`: the validated types, the only config types runtime code sees.
+//! - `raw`: serde mirrors of the JSON nodes, all `deny_unknown_fields`.
+//! - `check`: walks the JSON tree, dispatching on `type`, deserializes each node through
+//!   `serde_path_to_error` and validates it, collecting **every** problem as a `ConfigError`
+//!   whose `path` is the full key path from the root (`workers[0].transports[1].endpoint.port`).
+//! - `syntax`: hand-written id, URI, URL and `"$VAR"` checks.
+//!
+//! Called by `junction check` / `start` / `init` through [`load_dir`], [`parse_json`] and
+//! [`default_config_json`]. A config either yields a fully checked `NodeConfig` or a list of
+//! errors; nothing in between reaches the runtime.
+//!
+//! # What junction honours, and what it rejects
+//!
+//! A key Crossbar accepts but junction does not implement is never ignored silently: it is
+//! reported as `<path>: not supported yet` (its contents are not inspected). A key Crossbar
+//! does not know is a parse error (`unknown field`).
+//!
+//! | node | honoured | rejected: not supported (yet) |
+//! |---|---|---|
+//! | top level | `$schema`, `version` (must be 2), `controller`, `workers` | |
+//! | `controller` | `id`, `options.title`; `options.shutdown` (a mode or list of modes, checked, no effect: junction is one process), `options.enable_parallel_worker_start` (checked, no effect) | `manhole`, `connections` (non-empty), `keyring` |
+//! | worker | `type: router`: `id`, `options.title` (no effect), `realms`, `transports`, `components: []`, `connections: []` | types `container`, `guest`, `proxy`, `websocket-testee`; `manhole`, non-empty `components` / `connections`; `options.{python, pythonpath, cpu_affinity, env, expose_controller, expose_shared, disabled, extra}` |
+//! | realm | `name` (loose WAMP URI, unique across the node: all realms share one routing core), `roles`, `options.uri_check`, `options.enable_meta_api: false` | `enable_meta_api: true`, `bridge_meta_api`, `event_dispatching_chunk_size`, `store`, `rlinks` |
+//! | role | `name` (unique per realm), `permissions` | `authorizer` (and both at once is an error) |
+//! | permission | `uri` (loose, may be empty), `match`, `allow`, `disclose`, `cache` (no effect) | `validate` |
+//! | transport | `type: websocket`: `id`, `endpoint`, `url` (its path is the upgrade path), `serializers`, `options`, `auth` | types `web`, `rawsocket`, `universal`, `mqtt`, `flashpolicy`, `websocket.testee`, `stream.testee`; `debug`, `cookie`, `max_connections` |
+//! | `auth` | `anonymous` of type `static` with `role` | `anonymous` types `dynamic`/`function`, `anonymous.realm`, `anonymous.authid`; methods `ticket`, `wampcra`, `tls`, `cookie`, `cryptosign`, `scram`, `*-proxy` |
+//! | endpoint | `type: tcp`: `port` (1..=65535 or `"$VAR"`), `interface` (an IP address of `version`), `backlog` (1..=65535, default 1024), `version` (4 or 6) | types `unix`, `twisted`, `onion`; `shared`, `tls`, `portrange`, `user_timeout` |
+//! | WebSocket `options` | see below | every other Crossbar WebSocket option (`allowed_origins`, `compression`, `auto_fragment_size`, ...) |
+//!
+//! WebSocket `options` junction honours:
+//! - `max_message_size`, `max_frame_size`: bytes, 1 to 16 MiB (Crossbar's `0` = unlimited is
+//!   rejected: junction enforces every limit);
+//! - `auto_ping_interval`, `auto_ping_timeout`: milliseconds, `0` = off (as in Autobahn);
+//! - `open_handshake_timeout`, `close_handshake_timeout`: milliseconds, positive;
+//! - `require_websocket_subprotocol`: bool;
+//! - `outbox_messages` (**junction extension**, Crossbar rejects it): the per-connection outbox
+//!   capacity in messages, 1 to 1 048 576, default 1024.
+//!
+//! The anonymous role of a WebSocket transport (`auth.anonymous.role`, or `"anonymous"` when
+//! there is no `auth` or no `role`) must be a role of a realm of the same worker. Two TCP
+//! listeners on the same port and IP version must not share an interface (an absent or
+//! unspecified interface overlaps every interface).
+//!
+//! YAML configs are not read yet: a `config.yaml` in the node directory is reported (Crossbar
+//! would prefer it over `config.json`).
 
+mod check;
 pub mod model;
+mod raw;
+mod syntax;
+#[cfg(test)]
+mod tests;
 
 pub use model::*;
+
+use std::path::Path;
+
+/// One problem in the config: "path: message", e.g.
+/// "workers[0].transports[1].endpoint.port: port 0 is not allowed".
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// The key path from the root (`(root)` for the top level), or the file for I/O and
+    /// syntax errors of [`load_dir`].
+    pub path: String,
+    /// What is wrong, lower-case, without a trailing period.
+    pub message: String,
+}
+
+/// Parses and validates config JSON text; returns every problem found.
+///
+/// `"$VAR"` ports are read from the process environment.
+///
+/// # Errors
+///
+/// A JSON syntax error (path `(root)`, message with line and column), or every structural and
+/// semantic problem of the tree, in tree order.
+pub fn parse_json(text: &str) -> Result<NodeConfig, Vec<ConfigError>> {
+    parse_with_env(text, "(root)", &|var| std::env::var(var).ok())
+}
+
+/// [`parse_json`] with a named source for syntax errors and an injectable environment.
+pub(crate) fn parse_with_env(
+    text: &str,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<NodeConfig, Vec<ConfigError>> {
+    let root: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        vec![ConfigError {
+            path: source.to_owned(),
+            message: e.to_string(),
+        }]
+    })?;
+    check::Checker::check(&root, env)
+}
+
+/// Finds and loads the config in a node directory: `config.json`; `Ok(None)` when there is
+/// none. The file name goes into I/O and syntax errors.
+///
+/// # Errors
+///
+/// The file cannot be read, is not JSON, or is invalid (see [`parse_json`]); or the directory
+/// holds a `config.yaml`, which junction cannot read yet (and Crossbar would prefer over
+/// `config.json`).
+pub fn load_dir(cbdir: &Path) -> Result<Option<NodeConfig>, Vec<ConfigError>> {
+    let io_error = |file: &Path, e: std::io::Error| {
+        vec![ConfigError {
+            path: file.display().to_string(),
+            message: e.to_string(),
+        }]
+    };
+    let yaml = cbdir.join("config.yaml");
+    match yaml.try_exists() {
+        Ok(false) => {}
+        Ok(true) => {
+            return Err(vec![ConfigError {
+                path: yaml.display().to_string(),
+                message: "YAML configuration is not supported yet; convert it to config.json \
+                          (`crossbar convert`)"
+                    .into(),
+            }])
+        }
+        Err(e) => return Err(io_error(&yaml, e)),
+    }
+    let json = cbdir.join("config.json");
+    let text = match std::fs::read_to_string(&json) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(&json, e)),
+    };
+    parse_with_env(&text, &json.display().to_string(), &|var| {
+        std::env::var(var).ok()
+    })
+    .map(Some)
+}
+
+/// The built-in default config as pretty JSON (what `junction init` writes and `junction
+/// start` uses when no config exists): version 2, one router worker with realm `realm1` whose
+/// role `anonymous` may do everything, and one WebSocket transport on TCP port 8080 at `/ws`
+/// with all four serializers.
+pub fn default_config_json() -> String {
+    let config = serde_json::json!({
+        "version": 2,
+        "controller": {},
+        "workers": [{
+            "type": "router",
+            "realms": [{
+                "name": "realm1",
+                "roles": [{
+                    "name": "anonymous",
+                    "permissions": [{
+                        "uri": "",
+                        "match": "prefix",
+                        "allow": {
+                            "call": true,
+                            "register": true,
+                            "publish": true,
+                            "subscribe": true
+                        },
+                        "disclose": {"caller": false, "publisher": false},
+                        "cache": true
+                    }]
+                }]
+            }],
+            "transports": [{
+                "type": "websocket",
+                "endpoint": {"type": "tcp", "port": 8080},
+                "url": "ws://127.0.0.1:8080/ws",
+                "serializers": ["json", "msgpack", "cbor", "ubjson"]
+            }]
+        }]
+    });
+    let mut text = serde_json::to_string_pretty(&config).expect("a JSON value always serializes");
+    text.push('\n');
+    text
+}

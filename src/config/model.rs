@@ -130,6 +130,10 @@ pub struct WebSocketTransport {
     pub serializers: Vec<Serializer>,
     /// `options`.
     pub options: WebSocketOptions,
+    /// The authrole of anonymous sessions: `auth.anonymous.role` (type `static`), or
+    /// `"anonymous"` when there is no `auth` or no `role` (Crossbar's default). Always a role of
+    /// a realm of the same worker.
+    pub anonymous_role: String,
 }
 
 /// A TCP listening endpoint.

@@ -1,0 +1,1187 @@
+//! The config walker: raw JSON tree → validated `NodeConfig`, collecting every problem.
+//!
+//! `Checker` walks the `serde_json::Value` tree from the root. At each node it dispatches on
+//! `type` where Crossbar does (workers, transports, endpoints, auth methods) and deserializes the
+//! node into its `raw` struct through `serde_path_to_error`, prefixing the node's own path, so
+//! every error names the full key path from the root. Child nodes are walked from the `Value`
+//! even when their parent failed to deserialize, so one typo does not hide problems elsewhere.
+//!
+//! Each walker returns `Some` only when its subtree added no error; cross-checks that depend on
+//! a subtree (the anonymous role must exist in a realm) are skipped when that subtree already
+//! failed, so one mistake is not reported twice. Node-wide uniqueness (realm names, worker ids,
+//! TCP listeners) is tracked in `Checker` and reported on the later occurrence.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use serde_path_to_error::Segment;
+
+use super::raw::{
+    RawAllow, RawAnonymousStatic, RawController, RawControllerOptions, RawDisclose, RawMatch,
+    RawNode, RawPermission, RawRealm, RawRealmOptions, RawRole, RawRouter, RawTcpEndpoint,
+    RawUriCheck, RawWebSocket, RawWebSocketOptions, RawWorkerOptions,
+};
+use super::syntax;
+use super::{
+    Allow, ConfigError, Disclose, IpVersion, MatchPolicy, NodeConfig, Permission, RealmConfig,
+    RoleConfig, RouterWorker, TcpEndpoint, TransportConfig, UriCheck, WebSocketOptions,
+    WebSocketTransport,
+};
+use crate::wire::Serializer;
+
+/// Largest `max_message_size` and `max_frame_size` junction accepts (16 MiB).
+pub(super) const MAX_MESSAGE_SIZE_LIMIT: u64 = 16 << 20;
+/// Largest `outbox_messages` junction accepts.
+pub(super) const MAX_OUTBOX_MESSAGES: u64 = 1 << 20;
+/// `backlog` of a TCP endpoint without one (Crossbar's default).
+const DEFAULT_BACKLOG: u32 = 1024;
+/// The role of anonymous sessions when `auth` is absent or does not name one (Crossbar's
+/// default).
+pub(super) const DEFAULT_ANONYMOUS_ROLE: &str = "anonymous";
+
+/// Crossbar worker types junction does not run.
+const UNSUPPORTED_WORKER_TYPES: &[&str] = &["container", "guest", "proxy", "websocket-testee"];
+/// Crossbar listening transport types junction does not implement yet.
+const UNSUPPORTED_TRANSPORT_TYPES: &[&str] = &[
+    "web",
+    "rawsocket",
+    "universal",
+    "mqtt",
+    "flashpolicy",
+    "websocket.testee",
+    "stream.testee",
+];
+/// Crossbar listening endpoint types junction does not implement yet.
+const UNSUPPORTED_ENDPOINT_TYPES: &[&str] = &["unix", "twisted", "onion"];
+/// Crossbar authentication methods junction does not implement yet.
+const UNSUPPORTED_AUTH_METHODS: &[&str] = &[
+    "ticket",
+    "wampcra",
+    "tls",
+    "cookie",
+    "cryptosign",
+    "scram",
+    "cryptosign-proxy",
+    "anonymous-proxy",
+];
+/// Crossbar node shutdown modes (`controller.options.shutdown`).
+const SHUTDOWN_MODES: &[&str] = &[
+    "shutdown_on_shutdown_requested",
+    "shutdown_on_worker_exit",
+    "shutdown_on_worker_exit_with_error",
+    "shutdown_on_last_worker_exit",
+];
+
+/// A key path from the root, rendered like `workers[0].transports[1].endpoint.port`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Path(String);
+
+impl Path {
+    /// The root (renders as `(root)`).
+    pub(super) fn root() -> Self {
+        Self::default()
+    }
+
+    /// The path of `key` inside this object.
+    pub(super) fn key(&self, key: &str) -> Self {
+        if self.0.is_empty() {
+            Self(key.to_owned())
+        } else {
+            Self(format!("{}.{key}", self.0))
+        }
+    }
+
+    /// The path of element `index` of this list.
+    pub(super) fn index(&self, index: usize) -> Self {
+        Self(format!("{}[{index}]", self.0))
+    }
+
+    /// This path followed by a path relative to it, as reported by `serde_path_to_error`.
+    fn join(&self, tail: &serde_path_to_error::Path) -> Self {
+        tail.iter()
+            .fold(self.clone(), |path, segment| match segment {
+                Segment::Seq { index } => path.index(*index),
+                Segment::Map { key } => path.key(key),
+                Segment::Enum { variant } => path.key(variant),
+                Segment::Unknown => path.key("?"),
+            })
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("(root)")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+/// Looks up environment variables for `"$VAR"` ports (injectable for tests).
+pub(super) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
+
+/// Walks one config tree; see the module docs.
+pub(super) struct Checker<'e> {
+    env: Env<'e>,
+    errors: Vec<ConfigError>,
+    /// Realm names of the whole node → where first defined.
+    realm_names: HashMap<String, Path>,
+    /// Worker ids → where first used.
+    worker_ids: HashMap<String, Path>,
+    /// Valid TCP listeners so far, with the path of their endpoint.
+    listeners: Vec<(TcpEndpoint, Path)>,
+}
+
+impl<'e> Checker<'e> {
+    /// Validates a whole config tree.
+    ///
+    /// # Errors
+    ///
+    /// Every problem found, in tree order.
+    pub(super) fn check(root: &Value, env: Env<'e>) -> Result<NodeConfig, Vec<ConfigError>> {
+        let mut checker = Self {
+            env,
+            errors: Vec::new(),
+            realm_names: HashMap::new(),
+            worker_ids: HashMap::new(),
+            listeners: Vec::new(),
+        };
+        match checker.node(root) {
+            Some(node) if checker.errors.is_empty() => Ok(node),
+            _ => Err(checker.errors),
+        }
+    }
+
+    fn error(&mut self, path: &Path, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// Reports each of `keys` (inside `path`) as not supported yet.
+    fn unsupported(&mut self, path: &Path, keys: Vec<&'static str>) {
+        for key in keys {
+            self.error(&path.key(key), "not supported yet");
+        }
+    }
+
+    /// Whether no error was added since the error count was `start`.
+    fn ok_since(&self, start: usize) -> bool {
+        self.errors.len() == start
+    }
+
+    /// Deserializes one node into its raw struct; errors carry the full path.
+    fn de<T: DeserializeOwned>(&mut self, value: &Value, path: &Path) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(raw) => Some(raw),
+            Err(e) => {
+                let at = path.join(e.path());
+                self.error(&at, e.inner().to_string());
+                None
+            }
+        }
+    }
+
+    /// `value` as a JSON object, or an error.
+    fn object<'v>(&mut self, value: &'v Value, path: &Path) -> Option<&'v Map<String, Value>> {
+        match value {
+            Value::Object(map) => Some(map),
+            other => {
+                self.error(
+                    path,
+                    format!("invalid type: {}, expected a map", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// An object node deserialized into its raw struct. (serde would otherwise also accept a
+    /// struct written as a positional JSON array.)
+    fn object_de<T: DeserializeOwned>(&mut self, value: &Value, path: &Path) -> Option<T> {
+        self.object(value, path)?;
+        self.de(value, path)
+    }
+
+    /// The elements of an optional list (absent → empty).
+    fn list<'v>(&mut self, value: Option<&'v Value>, path: &Path) -> &'v [Value] {
+        match value {
+            None => &[],
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                let message = format!("invalid type: {}, expected a sequence", describe(other));
+                self.error(path, message);
+                &[]
+            }
+        }
+    }
+
+    /// The `type` of an object node.
+    fn kind<'v>(&mut self, map: &'v Map<String, Value>, path: &Path) -> Option<&'v str> {
+        match get(map, "type") {
+            Some(Value::String(kind)) => Some(kind),
+            Some(other) => {
+                let message = format!("invalid type: {}, expected a string", describe(other));
+                self.error(&path.key("type"), message);
+                None
+            }
+            None => {
+                self.error(path, "missing field `type`");
+                None
+            }
+        }
+    }
+
+    /// A configuration item id (`^[a-z][a-z0-9_]{2,63}$`).
+    fn item_id(&mut self, id: String, path: &Path) -> Option<String> {
+        if syntax::is_valid_id(&id) {
+            Some(id)
+        } else {
+            self.error(
+                path,
+                format!(
+                    "invalid id {id:?}: must be a lower-case letter followed by 2 to 63 \
+                     lower-case letters, digits or underscores"
+                ),
+            );
+            None
+        }
+    }
+
+    fn node(&mut self, root: &Value) -> Option<NodeConfig> {
+        let path = Path::root();
+        let map = self.object(root, &path)?;
+        if let Some(raw) = self.de::<RawNode>(root, &path) {
+            match raw.version {
+                Some(2) => {}
+                Some(version) => self.error(
+                    &path.key("version"),
+                    format!("version {version} is not supported, must be 2"),
+                ),
+                None => self.error(&path.key("version"), "missing, must be 2"),
+            }
+        }
+        let (controller_id, title) = match get(map, "controller") {
+            Some(controller) => self.controller(controller, &path.key("controller")),
+            None => (None, None),
+        };
+        let workers_path = path.key("workers");
+        let mut routers = Vec::new();
+        for (i, worker) in self
+            .list(get(map, "workers"), &workers_path)
+            .iter()
+            .enumerate()
+        {
+            if let Some(router) = self.worker(worker, &workers_path.index(i)) {
+                routers.push(router);
+            }
+        }
+        Some(NodeConfig {
+            controller_id,
+            title,
+            routers,
+        })
+    }
+
+    /// `controller` → (id, title).
+    fn controller(&mut self, value: &Value, path: &Path) -> (Option<String>, Option<String>) {
+        let Some(map) = self.object(value, path) else {
+            return (None, None);
+        };
+        let mut id = None;
+        if let Some(raw) = self.de::<RawController>(value, path) {
+            id = raw
+                .id
+                .clone()
+                .and_then(|i| self.item_id(i, &path.key("id")));
+            self.unsupported(path, raw.unsupported());
+        }
+        let mut title = None;
+        if let Some(options) = get(map, "options") {
+            let options_path = path.key("options");
+            if let Some(raw) = self.object_de::<RawControllerOptions>(options, &options_path) {
+                title = raw.title;
+                // `shutdown` and `enable_parallel_worker_start` are checked and otherwise
+                // ignored: junction is one process with no workers to start or lose, so every
+                // shutdown mode means the same (the node stops when asked to or when it fails).
+                let _ = raw.enable_parallel_worker_start;
+                if let Some(shutdown) = &raw.shutdown {
+                    self.shutdown(shutdown, &options_path.key("shutdown"));
+                }
+            }
+        }
+        (id, title)
+    }
+
+    /// `controller.options.shutdown`: a mode or a list of modes.
+    fn shutdown(&mut self, value: &Value, path: &Path) {
+        let mode = |checker: &mut Self, value: &Value, path: &Path| match value {
+            Value::String(m) if SHUTDOWN_MODES.contains(&m.as_str()) => {}
+            Value::String(m) => checker.error(
+                path,
+                format!(
+                    "unknown shutdown mode {m:?}, expected one of {}",
+                    quoted(SHUTDOWN_MODES)
+                ),
+            ),
+            other => checker.error(
+                path,
+                format!("invalid type: {}, expected a string", describe(other)),
+            ),
+        };
+        match value {
+            Value::Array(modes) => {
+                for (i, m) in modes.iter().enumerate() {
+                    mode(self, m, &path.index(i));
+                }
+            }
+            Value::String(_) => mode(self, value, path),
+            other => self.error(
+                path,
+                format!(
+                    "invalid type: {}, expected a string or a list of strings",
+                    describe(other)
+                ),
+            ),
+        }
+    }
+
+    /// `workers[i]`: dispatch on `type`.
+    fn worker(&mut self, value: &Value, path: &Path) -> Option<RouterWorker> {
+        let map = self.object(value, path)?;
+        match self.kind(map, path)? {
+            "router" => self.router(value, map, path),
+            kind if UNSUPPORTED_WORKER_TYPES.contains(&kind) => {
+                self.error(
+                    &path.key("type"),
+                    format!("worker type {kind:?} is not supported"),
+                );
+                None
+            }
+            kind => {
+                self.error(
+                    &path.key("type"),
+                    format!(
+                        "unknown worker type {kind:?}, expected one of \"router\", {}",
+                        quoted(UNSUPPORTED_WORKER_TYPES)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn router(
+        &mut self,
+        value: &Value,
+        map: &Map<String, Value>,
+        path: &Path,
+    ) -> Option<RouterWorker> {
+        let start = self.errors.len();
+        let mut id = None;
+        if let Some(raw) = self.de::<RawRouter>(value, path) {
+            if let Some(worker_id) = raw.id.clone() {
+                let id_path = path.key("id");
+                id = self.item_id(worker_id, &id_path);
+                if let Some(worker_id) = &id {
+                    if let Some(first) = first_use(&mut self.worker_ids, worker_id, path) {
+                        self.error(
+                            &id_path,
+                            format!("duplicate worker id {worker_id:?} (already used by {first})"),
+                        );
+                    }
+                }
+            }
+            self.unsupported(path, raw.unsupported());
+        }
+        if let Some(options) = get(map, "options") {
+            let options_path = path.key("options");
+            if let Some(raw) = self.object_de::<RawWorkerOptions>(options, &options_path) {
+                // `title` names a worker process in Crossbar; junction accepts and ignores it.
+                let _ = raw.title;
+                self.unsupported(&options_path, raw.unsupported());
+            }
+        }
+
+        let realms_start = self.errors.len();
+        let realms_path = path.key("realms");
+        let mut realms = Vec::new();
+        for (i, realm) in self
+            .list(get(map, "realms"), &realms_path)
+            .iter()
+            .enumerate()
+        {
+            if let Some(realm) = self.realm(realm, &realms_path.index(i)) {
+                realms.push(realm);
+            }
+        }
+        let realms_ok = self.ok_since(realms_start);
+
+        let transports_path = path.key("transports");
+        let mut transports = Vec::new();
+        let mut transport_ids = HashMap::new();
+        let mut role_refs = Vec::new();
+        for (i, transport) in self
+            .list(get(map, "transports"), &transports_path)
+            .iter()
+            .enumerate()
+        {
+            let transport_path = transports_path.index(i);
+            if let Some((transport, role_path)) =
+                self.transport(transport, &transport_path, &mut transport_ids)
+            {
+                transports.push(transport);
+                role_refs.push(role_path);
+            }
+        }
+        if realms_ok {
+            for (transport, role_path) in transports.iter().zip(role_refs) {
+                let TransportConfig::WebSocket(ws) = transport;
+                let role = &ws.anonymous_role;
+                let defined = realms
+                    .iter()
+                    .any(|r| r.roles.iter().any(|x| &x.name == role));
+                if !defined {
+                    self.error(
+                        &role_path,
+                        format!(
+                            "role {role:?} (for anonymous sessions) is not defined in any realm \
+                             of this worker"
+                        ),
+                    );
+                }
+            }
+        }
+        self.ok_since(start).then_some(RouterWorker {
+            id,
+            realms,
+            transports,
+        })
+    }
+
+    /// `realms[j]`.
+    fn realm(&mut self, value: &Value, path: &Path) -> Option<RealmConfig> {
+        let start = self.errors.len();
+        let map = self.object(value, path)?;
+        let mut name = None;
+        if let Some(raw) = self.de::<RawRealm>(value, path) {
+            let name_path = path.key("name");
+            if !syntax::is_loose_uri(&raw.name) {
+                self.error(
+                    &name_path,
+                    format!(
+                        "invalid realm name {:?}: must be a WAMP URI (non-empty components \
+                         without whitespace, '.' or '#')",
+                        raw.name
+                    ),
+                );
+            } else if let Some(first) = first_use(&mut self.realm_names, &raw.name, path) {
+                // junction hosts every realm in one routing core, so unlike Crossbar (one
+                // process per router worker) a realm name is unique across the whole node.
+                self.error(
+                    &name_path,
+                    format!(
+                        "duplicate realm name {:?} (already defined at {first}; realm names \
+                         are unique across the node)",
+                        raw.name
+                    ),
+                );
+            } else {
+                name = Some(raw.name.clone());
+            }
+            self.unsupported(path, raw.unsupported());
+        }
+        let mut uri_check = UriCheck::default();
+        if let Some(options) = get(map, "options") {
+            let options_path = path.key("options");
+            if let Some(raw) = self.object_de::<RawRealmOptions>(options, &options_path) {
+                if raw.enable_meta_api == Some(true) {
+                    self.error(
+                        &options_path.key("enable_meta_api"),
+                        "the WAMP meta API is not supported yet; set this to false",
+                    );
+                }
+                self.unsupported(&options_path, raw.unsupported());
+                uri_check = match raw.uri_check {
+                    Some(RawUriCheck::Loose) => UriCheck::Loose,
+                    Some(RawUriCheck::Strict) | None => UriCheck::Strict,
+                };
+            }
+        }
+        let roles_path = path.key("roles");
+        let mut role_names = HashMap::new();
+        let mut roles = Vec::new();
+        for (i, role) in self.list(get(map, "roles"), &roles_path).iter().enumerate() {
+            if let Some(role) = self.role(role, &roles_path.index(i), &mut role_names) {
+                roles.push(role);
+            }
+        }
+        if !self.ok_since(start) {
+            return None;
+        }
+        Some(RealmConfig {
+            name: name?,
+            roles,
+            uri_check,
+        })
+    }
+
+    /// `roles[k]`; `names` holds the role names of this realm so far.
+    fn role(
+        &mut self,
+        value: &Value,
+        path: &Path,
+        names: &mut HashMap<String, Path>,
+    ) -> Option<RoleConfig> {
+        let start = self.errors.len();
+        let map = self.object(value, path)?;
+        let mut name = None;
+        if let Some(raw) = self.de::<RawRole>(value, path) {
+            let name_path = path.key("name");
+            if raw.name.is_empty() {
+                self.error(&name_path, "role name must not be empty");
+            } else if let Some(first) = first_use(names, &raw.name, path) {
+                self.error(
+                    &name_path,
+                    format!(
+                        "duplicate role name {:?} in this realm (already defined at {first})",
+                        raw.name
+                    ),
+                );
+            } else {
+                name = Some(raw.name.clone());
+            }
+            match (raw.permissions.is_some(), raw.authorizer.is_some()) {
+                (true, true) => self.error(
+                    path,
+                    "a role cannot have both `permissions` and `authorizer`",
+                ),
+                (false, true) => self.error(
+                    &path.key("authorizer"),
+                    "dynamic authorization is not supported yet",
+                ),
+                _ => {}
+            }
+        }
+        let permissions_path = path.key("permissions");
+        let mut permissions = Vec::new();
+        let items = self.list(get(map, "permissions"), &permissions_path);
+        for (i, permission) in items.iter().enumerate() {
+            if let Some(permission) = self.permission(permission, &permissions_path.index(i)) {
+                permissions.push(permission);
+            }
+        }
+        if !self.ok_since(start) {
+            return None;
+        }
+        Some(RoleConfig {
+            name: name?,
+            permissions,
+        })
+    }
+
+    /// `permissions[l]`.
+    fn permission(&mut self, value: &Value, path: &Path) -> Option<Permission> {
+        let start = self.errors.len();
+        let map = self.object(value, path)?;
+        let mut pattern = None;
+        if let Some(raw) = self.de::<RawPermission>(value, path) {
+            if !syntax::is_loose_uri_pattern(&raw.uri) {
+                self.error(
+                    &path.key("uri"),
+                    format!(
+                        "invalid URI {:?}: must not contain whitespace or '#'",
+                        raw.uri
+                    ),
+                );
+            }
+            let (uri, match_policy) = match raw.match_policy {
+                Some(policy) => (raw.uri, MatchPolicy::from(policy)),
+                // Crossbar's "starred URI" conversion applies only without an explicit `match`.
+                None => syntax::convert_starred_uri(&raw.uri),
+            };
+            if raw.validate.is_some() {
+                self.unsupported(path, vec!["validate"]);
+            }
+            // Static permissions are always evaluated in memory: `cache` changes nothing.
+            pattern = Some((uri, match_policy, raw.cache.unwrap_or(false)));
+        }
+        let allow = match get(map, "allow") {
+            Some(allow) => self.object_de::<RawAllow>(allow, &path.key("allow")),
+            None => Some(RawAllow::default()),
+        };
+        let disclose = match get(map, "disclose") {
+            Some(disclose) => self.object_de::<RawDisclose>(disclose, &path.key("disclose")),
+            None => Some(RawDisclose::default()),
+        };
+        if !self.ok_since(start) {
+            return None;
+        }
+        let (uri, match_policy, cache) = pattern?;
+        let (allow, disclose) = (allow?, disclose?);
+        Some(Permission {
+            uri,
+            match_policy,
+            allow: Allow {
+                call: allow.call,
+                register: allow.register,
+                publish: allow.publish,
+                subscribe: allow.subscribe,
+            },
+            disclose: Disclose {
+                caller: disclose.caller,
+                publisher: disclose.publisher,
+            },
+            cache,
+        })
+    }
+
+    /// `transports[t]`: dispatch on `type`. Returns the transport and the path to blame when
+    /// its anonymous role is not defined.
+    fn transport(
+        &mut self,
+        value: &Value,
+        path: &Path,
+        ids: &mut HashMap<String, Path>,
+    ) -> Option<(TransportConfig, Path)> {
+        let map = self.object(value, path)?;
+        match self.kind(map, path)? {
+            "websocket" => self
+                .websocket(value, map, path, ids)
+                .map(|(ws, role_path)| (TransportConfig::WebSocket(ws), role_path)),
+            kind if UNSUPPORTED_TRANSPORT_TYPES.contains(&kind) => {
+                self.error(
+                    &path.key("type"),
+                    format!("transport type {kind:?} is not supported yet"),
+                );
+                None
+            }
+            kind => {
+                self.error(
+                    &path.key("type"),
+                    format!(
+                        "unknown transport type {kind:?}, expected one of \"websocket\", {}",
+                        quoted(UNSUPPORTED_TRANSPORT_TYPES)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn websocket(
+        &mut self,
+        value: &Value,
+        map: &Map<String, Value>,
+        path: &Path,
+        ids: &mut HashMap<String, Path>,
+    ) -> Option<(WebSocketTransport, Path)> {
+        let start = self.errors.len();
+        let mut id = None;
+        let mut url_path = None;
+        let mut serializers = Serializer::ALL.to_vec();
+        if let Some(raw) = self.de::<RawWebSocket>(value, path) {
+            if let Some(transport_id) = raw.id.clone() {
+                let id_path = path.key("id");
+                id = self.item_id(transport_id, &id_path);
+                if let Some(transport_id) = &id {
+                    if let Some(first) = first_use(ids, transport_id, path) {
+                        self.error(
+                            &id_path,
+                            format!(
+                                "duplicate transport id {transport_id:?} in this worker \
+                                 (already used by {first})"
+                            ),
+                        );
+                    }
+                }
+            }
+            self.unsupported(path, raw.unsupported());
+            if let Some(url) = &raw.url {
+                match syntax::websocket_url_path(url) {
+                    // Only the path matters: the URL's host and port are what clients see,
+                    // which may differ from the endpoint (a proxy in front, Crossbar's
+                    // `external_port`).
+                    Ok(p) => url_path = Some(p),
+                    Err(why) => self.error(
+                        &path.key("url"),
+                        format!("invalid WebSocket URL {url:?}: {why}"),
+                    ),
+                }
+            }
+            if let Some(names) = &raw.serializers {
+                serializers = self.serializers(names, &path.key("serializers"));
+            }
+        }
+        let endpoint_path = path.key("endpoint");
+        let endpoint = match get(map, "endpoint") {
+            Some(endpoint) => self.endpoint(endpoint, &endpoint_path),
+            None => {
+                self.error(path, "missing field `endpoint`");
+                None
+            }
+        };
+        if let Some(endpoint) = &endpoint {
+            self.listener(endpoint, &endpoint_path);
+        }
+        let options = match get(map, "options") {
+            Some(options) => self.websocket_options(options, &path.key("options")),
+            None => Some(WebSocketOptions::default()),
+        };
+        let anonymous = match get(map, "auth") {
+            Some(auth) => self.auth(auth, &path.key("auth")),
+            // Crossbar: without `auth`, anonymous access is allowed with role "anonymous".
+            None => Some((DEFAULT_ANONYMOUS_ROLE.to_owned(), path.clone())),
+        };
+        if !self.ok_since(start) {
+            return None;
+        }
+        let (anonymous_role, role_path) = anonymous?;
+        let transport = WebSocketTransport {
+            id,
+            endpoint: endpoint?,
+            path: url_path,
+            serializers,
+            options: options?,
+            anonymous_role,
+        };
+        Some((transport, role_path))
+    }
+
+    /// `serializers` of a WebSocket transport, in config (preference) order.
+    fn serializers(&mut self, names: &[String], path: &Path) -> Vec<Serializer> {
+        if names.is_empty() {
+            self.error(path, "at least one serializer is required");
+        }
+        let mut serializers = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            match Serializer::from_name(name) {
+                Some(s) if serializers.contains(&s) => {
+                    self.error(&path.index(i), format!("duplicate serializer {name:?}"));
+                }
+                Some(s) => serializers.push(s),
+                None if name == "flatbuffers" => self.error(
+                    &path.index(i),
+                    "serializer \"flatbuffers\" is not supported yet",
+                ),
+                None => self.error(
+                    &path.index(i),
+                    format!(
+                        "unknown serializer {name:?}, expected one of \"json\", \"msgpack\", \
+                         \"cbor\", \"ubjson\""
+                    ),
+                ),
+            }
+        }
+        serializers
+    }
+
+    /// `options` of a WebSocket transport.
+    fn websocket_options(&mut self, value: &Value, path: &Path) -> Option<WebSocketOptions> {
+        let raw = self.object_de::<RawWebSocketOptions>(value, path)?;
+        let start = self.errors.len();
+        self.unsupported(path, raw.unsupported());
+        let defaults = WebSocketOptions::default();
+        let max_message_size = self
+            .size(raw.max_message_size, &path.key("max_message_size"))
+            .unwrap_or(defaults.max_message_size);
+        let max_frame_size = self
+            .size(raw.max_frame_size, &path.key("max_frame_size"))
+            .unwrap_or(max_message_size);
+        // Autobahn (and so Crossbar) reads 0 as "no pings" / "no pong timeout".
+        let ping = |ms: Option<u64>| ms.filter(|&ms| ms > 0).map(Duration::from_millis);
+        let open_handshake_timeout = self
+            .timeout(
+                raw.open_handshake_timeout,
+                &path.key("open_handshake_timeout"),
+            )
+            .unwrap_or(defaults.open_handshake_timeout);
+        let close_handshake_timeout = self
+            .timeout(
+                raw.close_handshake_timeout,
+                &path.key("close_handshake_timeout"),
+            )
+            .unwrap_or(defaults.close_handshake_timeout);
+        let outbox_messages = match raw.outbox_messages {
+            None => defaults.outbox_messages,
+            Some(0) => {
+                self.error(&path.key("outbox_messages"), "must be positive");
+                defaults.outbox_messages
+            }
+            Some(n) if n > MAX_OUTBOX_MESSAGES => {
+                self.error(
+                    &path.key("outbox_messages"),
+                    format!("{n} exceeds the maximum of {MAX_OUTBOX_MESSAGES}"),
+                );
+                defaults.outbox_messages
+            }
+            Some(n) => usize::try_from(n).expect("at most MAX_OUTBOX_MESSAGES"),
+        };
+        self.ok_since(start).then_some(WebSocketOptions {
+            max_message_size,
+            max_frame_size,
+            auto_ping_interval: ping(raw.auto_ping_interval),
+            auto_ping_timeout: ping(raw.auto_ping_timeout),
+            open_handshake_timeout,
+            close_handshake_timeout,
+            require_websocket_subprotocol: raw
+                .require_websocket_subprotocol
+                .unwrap_or(defaults.require_websocket_subprotocol),
+            outbox_messages,
+        })
+    }
+
+    /// A size limit in bytes: 1 to 16 MiB. (Crossbar reads 0 as unlimited; junction enforces
+    /// every limit.)
+    fn size(&mut self, bytes: Option<u64>, path: &Path) -> Option<usize> {
+        match bytes? {
+            0 => {
+                self.error(path, "must be positive (junction has no unlimited size)");
+                None
+            }
+            n if n > MAX_MESSAGE_SIZE_LIMIT => {
+                self.error(
+                    path,
+                    format!("{n} exceeds the maximum of {MAX_MESSAGE_SIZE_LIMIT} (16 MiB)"),
+                );
+                None
+            }
+            n => Some(usize::try_from(n).expect("at most 16 MiB")),
+        }
+    }
+
+    /// A handshake timeout in milliseconds: positive.
+    fn timeout(&mut self, ms: Option<u64>, path: &Path) -> Option<Duration> {
+        match ms? {
+            0 => {
+                self.error(
+                    path,
+                    "must be positive (junction has no unlimited handshake)",
+                );
+                None
+            }
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    /// `endpoint`: dispatch on `type`.
+    fn endpoint(&mut self, value: &Value, path: &Path) -> Option<TcpEndpoint> {
+        let map = self.object(value, path)?;
+        match self.kind(map, path)? {
+            "tcp" => self.tcp_endpoint(value, path),
+            kind if UNSUPPORTED_ENDPOINT_TYPES.contains(&kind) => {
+                self.error(
+                    &path.key("type"),
+                    format!("endpoint type {kind:?} is not supported yet"),
+                );
+                None
+            }
+            kind => {
+                self.error(
+                    &path.key("type"),
+                    format!(
+                        "unknown endpoint type {kind:?}, expected one of \"tcp\", {}",
+                        quoted(UNSUPPORTED_ENDPOINT_TYPES)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn tcp_endpoint(&mut self, value: &Value, path: &Path) -> Option<TcpEndpoint> {
+        let raw = self.de::<RawTcpEndpoint>(value, path)?;
+        let start = self.errors.len();
+        self.unsupported(path, raw.unsupported());
+        let port = match &raw.port {
+            Some(port) => self.port(port, &path.key("port")),
+            // Already reported as not supported; a missing `port` would be a second error
+            // for the same mistake.
+            None if raw.portrange.is_some() => None,
+            None => {
+                self.error(path, "missing field `port`");
+                None
+            }
+        };
+        let version = match raw.version {
+            None | Some(4) => IpVersion::V4,
+            Some(6) => IpVersion::V6,
+            Some(n) => {
+                self.error(
+                    &path.key("version"),
+                    format!("invalid IP version {n}, expected 4 or 6"),
+                );
+                IpVersion::V4
+            }
+        };
+        let interface = raw.interface.as_deref().and_then(|interface| {
+            let interface_path = path.key("interface");
+            let Ok(ip) = interface.parse::<IpAddr>() else {
+                self.error(
+                    &interface_path,
+                    format!("invalid interface {interface:?}: expected an IP address"),
+                );
+                return None;
+            };
+            let matches = match version {
+                IpVersion::V4 => ip.is_ipv4(),
+                IpVersion::V6 => ip.is_ipv6(),
+            };
+            if !matches {
+                let v = if version == IpVersion::V4 { 4 } else { 6 };
+                self.error(
+                    &interface_path,
+                    format!("interface {ip} does not match IP version {v} of this endpoint"),
+                );
+            }
+            Some(ip)
+        });
+        let backlog = match raw.backlog {
+            None => DEFAULT_BACKLOG,
+            Some(n @ 1..=65535) => u32::try_from(n).expect("at most 65535"),
+            Some(n) => {
+                self.error(
+                    &path.key("backlog"),
+                    format!("backlog {n} is out of range (1 to 65535)"),
+                );
+                DEFAULT_BACKLOG
+            }
+        };
+        if !self.ok_since(start) {
+            return None;
+        }
+        Some(TcpEndpoint {
+            port: port?,
+            interface,
+            backlog,
+            version,
+        })
+    }
+
+    /// A TCP port: an integer or Crossbar's `"$VAR"` environment reference.
+    fn port(&mut self, value: &Value, path: &Path) -> Option<u16> {
+        match value {
+            Value::Number(n) => match n.as_u64() {
+                Some(port) => self.port_number(port, path, ""),
+                None => {
+                    self.error(
+                        path,
+                        format!("invalid port {n}: expected an integer from 1 to 65535"),
+                    );
+                    None
+                }
+            },
+            Value::String(s) => {
+                let Some(var) = syntax::env_reference(s) else {
+                    self.error(
+                        path,
+                        format!(
+                            "invalid port {s:?}: expected an integer or an environment variable \
+                             reference like \"$PORT\""
+                        ),
+                    );
+                    return None;
+                };
+                let Some(text) = (self.env)(var) else {
+                    self.error(path, format!("environment variable {var} is not set"));
+                    return None;
+                };
+                match text.trim().parse::<u64>() {
+                    Ok(port) => {
+                        self.port_number(port, path, &format!(" (from environment variable {var})"))
+                    }
+                    Err(_) => {
+                        self.error(
+                            path,
+                            format!(
+                                "environment variable {var} is {text:?}, which is not a port number"
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+            other => {
+                let message = format!(
+                    "invalid type: {}, expected a port number or \"$VAR\"",
+                    describe(other)
+                );
+                self.error(path, message);
+                None
+            }
+        }
+    }
+
+    fn port_number(&mut self, port: u64, path: &Path, source: &str) -> Option<u16> {
+        match u16::try_from(port) {
+            Ok(0) => self.error(path, format!("port 0 is not allowed{source}")),
+            Ok(port) => return Some(port),
+            Err(_) => self.error(
+                path,
+                format!("port {port} is out of range (1 to 65535){source}"),
+            ),
+        }
+        None
+    }
+
+    /// Records a TCP listener; reports it when an earlier one already takes its address.
+    fn listener(&mut self, endpoint: &TcpEndpoint, path: &Path) {
+        let clash = self
+            .listeners
+            .iter()
+            .find(|(other, _)| overlaps(endpoint, other))
+            .map(|(_, first)| first.clone());
+        match clash {
+            Some(first) => {
+                let on = match endpoint.interface {
+                    Some(ip) => ip.to_string(),
+                    None if endpoint.version == IpVersion::V4 => "all IPv4 interfaces".into(),
+                    None => "all IPv6 interfaces".into(),
+                };
+                self.error(
+                    path,
+                    format!(
+                        "tcp port {} on {on} is already used by {first}",
+                        endpoint.port
+                    ),
+                );
+            }
+            None => self.listeners.push((endpoint.clone(), path.clone())),
+        }
+    }
+
+    /// `auth` of a WebSocket transport → (anonymous role, path to blame for it).
+    fn auth(&mut self, value: &Value, path: &Path) -> Option<(String, Path)> {
+        let start = self.errors.len();
+        let map = self.object(value, path)?;
+        if map.is_empty() {
+            self.error(
+                path,
+                "no authentication method configured (junction supports only \"anonymous\" so far)",
+            );
+        }
+        let mut anonymous = None;
+        for (method, config) in map {
+            let method_path = path.key(method);
+            match method.as_str() {
+                "anonymous" => anonymous = self.anonymous(config, &method_path),
+                m if UNSUPPORTED_AUTH_METHODS.contains(&m) => self.error(
+                    &method_path,
+                    format!("authentication method {m:?} is not supported yet"),
+                ),
+                m => self.error(
+                    &method_path,
+                    format!(
+                        "unknown authentication method {m:?}, expected one of \"anonymous\", {}",
+                        quoted(UNSUPPORTED_AUTH_METHODS)
+                    ),
+                ),
+            }
+        }
+        if !self.ok_since(start) {
+            return None;
+        }
+        anonymous
+    }
+
+    /// `auth.anonymous`.
+    fn anonymous(&mut self, value: &Value, path: &Path) -> Option<(String, Path)> {
+        let map = self.object(value, path)?;
+        match self.kind(map, path)? {
+            "static" => {
+                let raw = self.de::<RawAnonymousStatic>(value, path)?;
+                let start = self.errors.len();
+                self.unsupported(path, raw.unsupported());
+                let role = match raw.role {
+                    Some(role) if role.is_empty() => {
+                        self.error(&path.key("role"), "role name must not be empty");
+                        return None;
+                    }
+                    Some(role) => (role, path.key("role")),
+                    None => (DEFAULT_ANONYMOUS_ROLE.to_owned(), path.clone()),
+                };
+                self.ok_since(start).then_some(role)
+            }
+            kind @ ("dynamic" | "function") => {
+                self.error(
+                    &path.key("type"),
+                    format!("authentication type {kind:?} is not supported yet"),
+                );
+                None
+            }
+            kind => {
+                self.error(
+                    &path.key("type"),
+                    format!(
+                        "unknown authentication type {kind:?}, expected one of \"static\", \
+                         \"dynamic\", \"function\""
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+impl From<RawMatch> for MatchPolicy {
+    fn from(raw: RawMatch) -> Self {
+        match raw {
+            RawMatch::Exact => Self::Exact,
+            RawMatch::Prefix => Self::Prefix,
+            RawMatch::Wildcard => Self::Wildcard,
+        }
+    }
+}
+
+/// `map[key]`, treating JSON `null` as absent.
+fn get<'v>(map: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    map.get(key).filter(|v| !v.is_null())
+}
+
+/// Records the first use of `name` at `path`; returns the earlier path on a repeat.
+fn first_use(seen: &mut HashMap<String, Path>, name: &str, path: &Path) -> Option<Path> {
+    match seen.get(name) {
+        Some(first) => Some(first.clone()),
+        None => {
+            seen.insert(name.to_owned(), path.clone());
+            None
+        }
+    }
+}
+
+/// Whether two TCP listeners cannot both bind: same port and IP version, and the same
+/// interface or either one on all interfaces.
+fn overlaps(a: &TcpEndpoint, b: &TcpEndpoint) -> bool {
+    let everywhere = |e: &TcpEndpoint| e.interface.is_none_or(|ip| ip.is_unspecified());
+    a.port == b.port
+        && a.version == b.version
+        && (everywhere(a) || everywhere(b) || a.interface == b.interface)
+}
+
+/// `"a", "b", "c"`.
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A JSON value as serde names it in "invalid type" errors.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
+        Value::Number(n) => format!("integer `{n}`"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "sequence".into(),
+        Value::Object(_) => "map".into(),
+    }
+}

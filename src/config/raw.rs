@@ -1,0 +1,366 @@
+//! Raw serde mirrors of the Crossbar version-2 config nodes, one struct per node kind.
+//!
+//! Every struct is `deny_unknown_fields`, so a typo is a parse error at its exact path. A key
+//! Crossbar knows but junction does not implement is still a field (`Option<IgnoredAny>`, so its
+//! content is not inspected) and is listed by `unsupported()`, which `config::check` turns into
+//! "not supported yet" errors. Child nodes that need dispatch on `type`, or that are checked
+//! on their own so one bad child does not hide problems in its siblings, are also
+//! `Option<IgnoredAny>` here: `config::check` walks them from the `serde_json::Value`.
+//!
+//! A JSON `null` counts as an absent key.
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A key only checked for presence (an unsupported key, whose content is not inspected).
+type Walked = Option<IgnoredAny>;
+
+/// A child node that `config::check` walks from the `Value` itself; the field only makes
+/// `deny_unknown_fields` accept the key.
+type Child = Option<IgnoredAny>;
+
+/// Names of the unsupported keys present in `$node`, in declaration order.
+macro_rules! present {
+    ($node:expr, [$($field:ident),* $(,)?]) => {
+        [$((stringify!($field), $node.$field.is_some())),*]
+            .into_iter()
+            .filter_map(|(name, present)| present.then_some(name))
+            .collect()
+    };
+}
+
+/// The top level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNode {
+    #[serde(rename = "$schema")]
+    pub(super) _schema: Option<String>,
+    pub(super) version: Option<u64>,
+    #[serde(rename = "controller")]
+    pub(super) _controller: Child,
+    #[serde(rename = "workers")]
+    pub(super) _workers: Child,
+}
+
+/// `controller`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawController {
+    pub(super) id: Option<String>,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    pub(super) manhole: Walked,
+    pub(super) connections: Option<Vec<IgnoredAny>>,
+    pub(super) keyring: Walked,
+}
+
+impl RawController {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        let mut keys: Vec<&'static str> = present!(self, [manhole, keyring]);
+        if self.connections.as_ref().is_some_and(|c| !c.is_empty()) {
+            keys.push("connections");
+        }
+        keys
+    }
+}
+
+/// `controller.options`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawControllerOptions {
+    pub(super) title: Option<String>,
+    /// A mode or a list of modes; checked by hand for exact element paths.
+    pub(super) shutdown: Option<Value>,
+    pub(super) enable_parallel_worker_start: Option<bool>,
+}
+
+/// `workers[i]` of type `router`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRouter {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    pub(super) manhole: Walked,
+    #[serde(rename = "realms")]
+    pub(super) _realms: Child,
+    #[serde(rename = "transports")]
+    pub(super) _transports: Child,
+    pub(super) components: Option<Vec<IgnoredAny>>,
+    pub(super) connections: Option<Vec<IgnoredAny>>,
+}
+
+impl RawRouter {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        let mut keys: Vec<&'static str> = present!(self, [manhole]);
+        if self.components.as_ref().is_some_and(|c| !c.is_empty()) {
+            keys.push("components");
+        }
+        if self.connections.as_ref().is_some_and(|c| !c.is_empty()) {
+            keys.push("connections");
+        }
+        keys
+    }
+}
+
+/// `workers[i].options` (Crossbar native worker options).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWorkerOptions {
+    /// Accepted and ignored: junction runs no worker processes to title.
+    pub(super) title: Option<String>,
+    pub(super) python: Walked,
+    pub(super) pythonpath: Walked,
+    pub(super) cpu_affinity: Walked,
+    pub(super) env: Walked,
+    pub(super) expose_controller: Walked,
+    pub(super) expose_shared: Walked,
+    pub(super) disabled: Walked,
+    pub(super) extra: Walked,
+}
+
+impl RawWorkerOptions {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(
+            self,
+            [
+                python,
+                pythonpath,
+                cpu_affinity,
+                env,
+                expose_controller,
+                expose_shared,
+                disabled,
+                extra,
+            ]
+        )
+    }
+}
+
+/// `realms[j]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRealm {
+    pub(super) name: String,
+    #[serde(rename = "roles")]
+    pub(super) _roles: Child,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    pub(super) store: Walked,
+    pub(super) rlinks: Walked,
+}
+
+impl RawRealm {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [store, rlinks])
+    }
+}
+
+/// `realms[j].options`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRealmOptions {
+    pub(super) enable_meta_api: Option<bool>,
+    pub(super) bridge_meta_api: Walked,
+    pub(super) event_dispatching_chunk_size: Walked,
+    pub(super) uri_check: Option<RawUriCheck>,
+}
+
+impl RawRealmOptions {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [bridge_meta_api, event_dispatching_chunk_size])
+    }
+}
+
+/// `realms[j].options.uri_check`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum RawUriCheck {
+    Strict,
+    Loose,
+}
+
+/// `roles[k]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRole {
+    pub(super) name: String,
+    pub(super) permissions: Walked,
+    pub(super) authorizer: Walked,
+}
+
+/// `permissions[l]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPermission {
+    pub(super) uri: String,
+    #[serde(rename = "match")]
+    pub(super) match_policy: Option<RawMatch>,
+    #[serde(rename = "allow")]
+    pub(super) _allow: Child,
+    #[serde(rename = "disclose")]
+    pub(super) _disclose: Child,
+    pub(super) cache: Option<bool>,
+    pub(super) validate: Walked,
+}
+
+/// `permissions[l].match`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum RawMatch {
+    Exact,
+    Prefix,
+    Wildcard,
+}
+
+/// `permissions[l].allow`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawAllow {
+    pub(super) call: bool,
+    pub(super) register: bool,
+    pub(super) publish: bool,
+    pub(super) subscribe: bool,
+}
+
+/// `permissions[l].disclose`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawDisclose {
+    pub(super) caller: bool,
+    pub(super) publisher: bool,
+}
+
+/// `transports[t]` of type `websocket`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebSocket {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    #[serde(rename = "endpoint")]
+    pub(super) _endpoint: Child,
+    pub(super) url: Option<String>,
+    pub(super) serializers: Option<Vec<String>>,
+    pub(super) debug: Walked,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    #[serde(rename = "auth")]
+    pub(super) _auth: Child,
+    pub(super) cookie: Walked,
+    pub(super) max_connections: Walked,
+}
+
+impl RawWebSocket {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [debug, cookie, max_connections])
+    }
+}
+
+/// `transports[t].options` of a WebSocket transport.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebSocketOptions {
+    pub(super) max_message_size: Option<u64>,
+    pub(super) max_frame_size: Option<u64>,
+    pub(super) auto_ping_interval: Option<u64>,
+    pub(super) auto_ping_timeout: Option<u64>,
+    pub(super) open_handshake_timeout: Option<u64>,
+    pub(super) close_handshake_timeout: Option<u64>,
+    pub(super) require_websocket_subprotocol: Option<bool>,
+    /// junction extension: outbox capacity in messages.
+    pub(super) outbox_messages: Option<u64>,
+    pub(super) allowed_origins: Walked,
+    pub(super) allow_null_origin: Walked,
+    pub(super) external_port: Walked,
+    pub(super) enable_hybi10: Walked,
+    pub(super) enable_rfc6455: Walked,
+    pub(super) enable_webstatus: Walked,
+    pub(super) validate_utf8: Walked,
+    pub(super) mask_server_frames: Walked,
+    pub(super) require_masked_client_frames: Walked,
+    pub(super) apply_mask: Walked,
+    pub(super) auto_fragment_size: Walked,
+    pub(super) fail_by_drop: Walked,
+    pub(super) echo_close_codereason: Walked,
+    pub(super) tcp_nodelay: Walked,
+    pub(super) auto_ping_size: Walked,
+    pub(super) auto_ping_restart_on_any_traffic: Walked,
+    pub(super) enable_flash_policy: Walked,
+    pub(super) flash_policy: Walked,
+    pub(super) compression: Walked,
+    pub(super) show_server_version: Walked,
+}
+
+impl RawWebSocketOptions {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(
+            self,
+            [
+                allowed_origins,
+                allow_null_origin,
+                external_port,
+                enable_hybi10,
+                enable_rfc6455,
+                enable_webstatus,
+                validate_utf8,
+                mask_server_frames,
+                require_masked_client_frames,
+                apply_mask,
+                auto_fragment_size,
+                fail_by_drop,
+                echo_close_codereason,
+                tcp_nodelay,
+                auto_ping_size,
+                auto_ping_restart_on_any_traffic,
+                enable_flash_policy,
+                flash_policy,
+                compression,
+                show_server_version,
+            ]
+        )
+    }
+}
+
+/// `endpoint` of type `tcp` (listening).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTcpEndpoint {
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    /// An integer or a `"$VAR"` environment reference; checked by hand.
+    pub(super) port: Option<Value>,
+    pub(super) interface: Option<String>,
+    pub(super) backlog: Option<u64>,
+    pub(super) version: Option<u64>,
+    pub(super) shared: Walked,
+    pub(super) tls: Walked,
+    pub(super) portrange: Walked,
+    pub(super) user_timeout: Walked,
+}
+
+impl RawTcpEndpoint {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [shared, tls, portrange, user_timeout])
+    }
+}
+
+/// `auth.anonymous` of type `static`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAnonymousStatic {
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    pub(super) role: Option<String>,
+    pub(super) realm: Walked,
+    pub(super) authid: Walked,
+}
+
+impl RawAnonymousStatic {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [realm, authid])
+    }
+}
