@@ -120,7 +120,10 @@ pub fn main() -> ExitCode {
                 }
                 Err(code) => return code,
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("cannot start the runtime: {e}");
@@ -137,44 +140,64 @@ fn init_tracing(level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(cfg: NodeConfig) -> ExitCode {
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
     let node = match Node::start(&cfg).await {
         Ok(n) => n,
         Err(e) => {
-            let cause = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
+            let cause = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
             tracing::error!(error = %e, %cause, "cannot start the node");
             return ExitCode::FAILURE;
         }
     };
     info!(version = env!("CARGO_PKG_VERSION"), "junction node started");
-    wait_for_signal().await;
+    signals.recv().await;
     let shutdown = node.shutdown(SHUTDOWN_GRACE);
     tokio::pin!(shutdown);
     tokio::select! {
         () = &mut shutdown => ExitCode::SUCCESS,
-        () = wait_for_signal() => {
+        () = signals.recv() => {
             warn!("second signal: exiting now");
             ExitCode::from(130)
         }
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => info!(signal = "SIGTERM", "signal received"),
-                _ = int.recv() => info!(signal = "SIGINT", "signal received"),
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+/// SIGTERM and SIGINT listeners, installed once so that one signal is seen once.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => info!(signal = "SIGTERM", "signal received"),
+            _ = self.int.recv() => info!(signal = "SIGINT", "signal received"),
         }
     }
 }

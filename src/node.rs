@@ -59,7 +59,11 @@ fn bind(ep: &TcpEndpoint) -> io::Result<(TcpListener, SocketAddr)> {
         IpVersion::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     });
     let addr = SocketAddr::new(ip, ep.port);
-    let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     sock.set_reuseaddr(true)?;
     sock.set_nodelay(true)?;
     sock.bind(addr)?;
@@ -71,7 +75,9 @@ fn bind(ep: &TcpEndpoint) -> io::Result<(TcpListener, SocketAddr)> {
 fn per_connection_error(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
     )
 }
 
@@ -98,7 +104,12 @@ impl Node {
         for (w, worker) in cfg.routers.iter().enumerate() {
             let mut realms: RealmMap = HashMap::new();
             for r in &worker.realms {
-                let h = RealmHandle::spawn(r.clone(), REALM_QUEUE, node.realms_stop.clone(), &node.realm_tracker);
+                let h = RealmHandle::spawn(
+                    r.clone(),
+                    REALM_QUEUE,
+                    node.realms_stop.clone(),
+                    &node.realm_tracker,
+                );
                 info!(realm = %r.name, "realm started");
                 realms.insert(r.name.clone(), h);
             }
@@ -113,7 +124,9 @@ impl Node {
                                 node.abort().await;
                                 return Err(NodeError::Bind {
                                     addr: SocketAddr::new(
-                                        ws.endpoint.interface.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                                        ws.endpoint
+                                            .interface
+                                            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                                         ws.endpoint.port,
                                     ),
                                     transport: path,
@@ -143,7 +156,8 @@ impl Node {
             let stop = node.accept_stop.clone();
             let sessions = node.sessions_stop.clone();
             let tracker = node.conn_tracker.clone();
-            node.conn_tracker.spawn(accept_loop(listener, ep, stop, sessions, tracker));
+            node.conn_tracker
+                .spawn(accept_loop(listener, ep, stop, sessions, tracker));
         }
         Ok(node)
     }
@@ -160,8 +174,14 @@ impl Node {
         self.accept_stop.cancel();
         self.sessions_stop.cancel();
         self.conn_tracker.close();
-        if tokio::time::timeout(grace, self.conn_tracker.wait()).await.is_err() {
-            warn!(remaining = self.conn_tracker.len(), "shutdown grace elapsed; dropping remaining connections");
+        if tokio::time::timeout(grace, self.conn_tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                remaining = self.conn_tracker.len(),
+                "shutdown grace elapsed; dropping remaining connections"
+            );
         }
         self.realms_stop.cancel();
         self.realm_tracker.close();

@@ -20,7 +20,12 @@ fn allow_all() -> Permission {
     Permission {
         uri: String::new(),
         match_policy: MatchPolicy::Prefix,
-        allow: Allow { call: true, register: true, publish: true, subscribe: true },
+        allow: Allow {
+            call: true,
+            register: true,
+            publish: true,
+            subscribe: true,
+        },
         disclose: Disclose::default(),
         cache: true,
     }
@@ -34,7 +39,10 @@ fn config(options: WebSocketOptions) -> NodeConfig {
             id: None,
             realms: vec![RealmConfig {
                 name: "realm1".into(),
-                roles: vec![RoleConfig { name: "anonymous".into(), permissions: vec![allow_all()] }],
+                roles: vec![RoleConfig {
+                    name: "anonymous".into(),
+                    permissions: vec![allow_all()],
+                }],
                 uri_check: UriCheck::Strict,
             }],
             transports: vec![TransportConfig::WebSocket(WebSocketTransport {
@@ -63,10 +71,19 @@ async fn start(options: WebSocketOptions) -> (Node, SocketAddr) {
     (node, addr)
 }
 
-async fn connect(addr: SocketAddr, path: &str, proto: &str) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+async fn connect(
+    addr: SocketAddr,
+    path: &str,
+    proto: &str,
+) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
     let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(proto).unwrap());
-    tokio_tungstenite::connect_async(req).await.map(|(ws, _)| ws)
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_str(proto).unwrap(),
+    );
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
 }
 
 async fn send(c: &mut Client, v: J) {
@@ -128,7 +145,10 @@ async fn protocol_violations_abort() {
     let mut c = connect(addr, "/ws", "wamp.2.json").await.unwrap();
     send(&mut c, json!([32, 1, {}, "a"])).await;
     let a = recv(&mut c).await;
-    assert_eq!((a[0].clone(), a[2].clone()), (json!(3), json!("wamp.error.protocol_violation")));
+    assert_eq!(
+        (a[0].clone(), a[2].clone()),
+        (json!(3), json!("wamp.error.protocol_violation"))
+    );
     // Garbage after WELCOME.
     for bad in ["[1]", "{\"a\":1}", "not json", "[2, 1, {}]"] {
         let (mut c, _) = joined(addr).await;
@@ -151,14 +171,20 @@ async fn http_errors_for_wrong_path_and_subprotocol() {
     let (node, addr) = start(WebSocketOptions::default()).await;
     let err = connect(addr, "/other", "wamp.2.json").await.unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
-    let err = connect(addr, "/ws", "wamp.2.flatbuffers").await.unwrap_err();
+    let err = connect(addr, "/ws", "wamp.2.flatbuffers")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("400"), "{err}");
     node.shutdown(Duration::from_secs(2)).await;
 }
 
 #[tokio::test]
 async fn oversize_message_closes_1009() {
-    let opts = WebSocketOptions { max_message_size: 1024, max_frame_size: 1024, ..Default::default() };
+    let opts = WebSocketOptions {
+        max_message_size: 1024,
+        max_frame_size: 1024,
+        ..Default::default()
+    };
     let (node, addr) = start(opts).await;
     let (mut c, _) = joined(addr).await;
     send(&mut c, json!([16, 1, {}, "com.x", ["x".repeat(4096)]])).await;
@@ -168,7 +194,10 @@ async fn oversize_message_closes_1009() {
 
 #[tokio::test]
 async fn hello_timeout_closes() {
-    let opts = WebSocketOptions { open_handshake_timeout: Duration::from_millis(300), ..Default::default() };
+    let opts = WebSocketOptions {
+        open_handshake_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
     let (node, addr) = start(opts).await;
     let mut c = connect(addr, "/ws", "wamp.2.json").await.unwrap();
     assert_eq!(recv(&mut c).await["close"], 1008);
@@ -182,11 +211,20 @@ async fn batched_json_accepts_both_separators() {
         let mut c = connect(addr, "/ws", "wamp.2.json.batched").await.unwrap();
         let mut frame = hello().to_string().into_bytes();
         frame.push(sep);
-        c.send(Ws::Text(String::from_utf8(frame).unwrap().into())).await.unwrap();
-        let m = tokio::time::timeout(Duration::from_secs(5), c.next()).await.unwrap().unwrap().unwrap();
+        c.send(Ws::Text(String::from_utf8(frame).unwrap().into()))
+            .await
+            .unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(5), c.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         let Ws::Text(t) = m else { panic!("{m:?}") };
         let t = t.as_str();
-        assert!(t.ends_with('\u{18}'), "junction writes 0x18 after each message: {t:?}");
+        assert!(
+            t.ends_with('\u{18}'),
+            "junction writes 0x18 after each message: {t:?}"
+        );
         let w: J = serde_json::from_str(&t[..t.len() - 1]).unwrap();
         assert_eq!(w[0], 2);
     }
@@ -195,7 +233,10 @@ async fn batched_json_accepts_both_separators() {
 
 #[tokio::test]
 async fn slow_subscriber_does_not_stall_publisher() {
-    let opts = WebSocketOptions { outbox_messages: 16, ..Default::default() };
+    let opts = WebSocketOptions {
+        outbox_messages: 16,
+        ..Default::default()
+    };
     let (node, addr) = start(opts).await;
     // The slow subscriber subscribes and then never reads again.
     let (mut slow, _) = joined(addr).await;
@@ -217,11 +258,21 @@ async fn slow_subscriber_does_not_stall_publisher() {
         got
     });
     for i in 1..=n {
-        send(&mut publisher, json!([16, i, {"acknowledge": true}, "com.load", [big]])).await;
+        send(
+            &mut publisher,
+            json!([16, i, {"acknowledge": true}, "com.load", [big]]),
+        )
+        .await;
         let ack = recv(&mut publisher).await;
         assert_eq!(ack[0], 17, "{ack}");
     }
-    assert_eq!(tokio::time::timeout(Duration::from_secs(20), reader).await.unwrap().unwrap(), n);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(20), reader)
+            .await
+            .unwrap()
+            .unwrap(),
+        n
+    );
     drop(slow);
     node.shutdown(Duration::from_secs(2)).await;
 }
@@ -235,5 +286,8 @@ async fn shutdown_sends_goodbye() {
     assert_eq!(g[0], 6, "{g}");
     assert_eq!(g[2], "wamp.close.system_shutdown");
     assert_eq!(recv(&mut c).await["close"], 1001);
-    tokio::time::timeout(Duration::from_secs(5), stop).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), stop)
+        .await
+        .unwrap()
+        .unwrap();
 }

@@ -57,7 +57,10 @@ impl RolePermissions {
     pub fn compile(perms: &[Permission]) -> Self {
         let mut r = RolePermissions::default();
         for p in perms {
-            let g = Grant { allow: p.allow, disclose: p.disclose };
+            let g = Grant {
+                allow: p.allow,
+                disclose: p.disclose,
+            };
             match p.match_policy {
                 MatchPolicy::Exact => {
                     r.exact.entry(p.uri.clone()).or_insert(g);
@@ -81,7 +84,11 @@ impl RolePermissions {
         if let Some(g) = self.exact.get(uri) {
             return Some(*g);
         }
-        if let Some((_, g)) = self.prefix.iter().find(|(p, _)| uri.starts_with(p.as_str())) {
+        if let Some((_, g)) = self
+            .prefix
+            .iter()
+            .find(|(p, _)| uri.starts_with(p.as_str()))
+        {
             return Some(*g);
         }
         let n = uri.split('.').count();
@@ -89,7 +96,10 @@ impl RolePermissions {
             .iter()
             .find(|(comps, _, _)| {
                 comps.len() == n
-                    && comps.iter().zip(uri.split('.')).all(|(c, u)| c.is_empty() || c == u)
+                    && comps
+                        .iter()
+                        .zip(uri.split('.'))
+                        .all(|(c, u)| c.is_empty() || c == u)
             })
             .map(|(_, _, g)| *g)
     }
@@ -119,7 +129,10 @@ impl Authorizer {
 
     /// The grant for `role` on `uri` (deny-all when nothing matches).
     pub fn grant(&self, role: &str, uri: &str) -> Grant {
-        self.roles.get(role).and_then(|r| r.lookup(uri)).unwrap_or_default()
+        self.roles
+            .get(role)
+            .and_then(|r| r.lookup(uri))
+            .unwrap_or_default()
     }
 }
 
@@ -131,7 +144,10 @@ mod tests {
         Permission {
             uri: uri.into(),
             match_policy: m,
-            allow: Allow { publish, ..Allow::default() },
+            allow: Allow {
+                publish,
+                ..Allow::default()
+            },
             disclose: Disclose::default(),
             cache: true,
         }

@@ -36,7 +36,13 @@ impl Pattern {
     pub fn wamp_wildcard(uri: &str) -> Self {
         Pattern::Levels(
             uri.split('.')
-                .map(|c| if c.is_empty() { Level::Any } else { Level::Lit(c.to_owned()) })
+                .map(|c| {
+                    if c.is_empty() {
+                        Level::Any
+                    } else {
+                        Level::Lit(c.to_owned())
+                    }
+                })
                 .collect(),
         )
     }
@@ -52,7 +58,12 @@ struct Node<T> {
 
 impl<T> Default for Node<T> {
     fn default() -> Self {
-        Self { lit: HashMap::new(), any: None, rest: None, here: None }
+        Self {
+            lit: HashMap::new(),
+            any: None,
+            rest: None,
+            here: None,
+        }
     }
 }
 
@@ -287,8 +298,14 @@ mod tests {
         ix.insert(&Pattern::Exact("a.b".into()), 1);
         ix.insert(&Pattern::Prefix("a".into()), 2);
         ix.insert(&Pattern::wamp_wildcard("a..c"), 3);
-        ix.insert(&Pattern::Levels(vec![Level::Lit("a".into()), Level::Rest]), 4);
-        ix.insert(&Pattern::Levels(vec![Level::Any, Level::Lit("x".into()), Level::Rest]), 5);
+        ix.insert(
+            &Pattern::Levels(vec![Level::Lit("a".into()), Level::Rest]),
+            4,
+        );
+        ix.insert(
+            &Pattern::Levels(vec![Level::Any, Level::Lit("x".into()), Level::Rest]),
+            5,
+        );
         assert_eq!(collect(&ix, "a.b"), vec![1, 2, 4]);
         assert_eq!(collect(&ix, "a"), vec![2, 4]);
         assert_eq!(collect(&ix, "a.q.c"), vec![2, 3, 4]);
@@ -304,7 +321,12 @@ mod tests {
     }
 
     fn arb_level() -> impl Strategy<Value = String> {
-        prop_oneof![Just("a".to_owned()), Just("b".to_owned()), Just("$s".to_owned()), Just("ab".to_owned())]
+        prop_oneof![
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            Just("$s".to_owned()),
+            Just("ab".to_owned())
+        ]
     }
 
     fn arb_topic() -> impl Strategy<Value = String> {
@@ -312,10 +334,7 @@ mod tests {
     }
 
     fn arb_pattern() -> impl Strategy<Value = Pattern> {
-        let lvl = prop_oneof![
-            arb_level().prop_map(Level::Lit),
-            Just(Level::Any),
-        ];
+        let lvl = prop_oneof![arb_level().prop_map(Level::Lit), Just(Level::Any),];
         prop_oneof![
             arb_topic().prop_map(Pattern::Exact),
             "[ab.]{0,4}".prop_map(Pattern::Prefix),

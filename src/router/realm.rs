@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, trace};
 
@@ -64,12 +65,22 @@ pub struct SharedEvent {
     /// Publication payload, shared across subscriptions.
     pub payload: Arc<Payload>,
     cache: [OnceLock<Bytes>; Serializer::COUNT],
+    /// The JSON encoding as checked UTF-8, for WebSocket text frames (checked once, not per
+    /// subscriber).
+    json_text: OnceLock<Utf8Bytes>,
 }
 
 impl SharedEvent {
     /// Builds an event.
     pub fn new(subscription: u64, publication: u64, details: Dict, payload: Arc<Payload>) -> Self {
-        Self { subscription, publication, details, payload, cache: Default::default() }
+        Self {
+            subscription,
+            publication,
+            details,
+            payload,
+            cache: Default::default(),
+            json_text: OnceLock::new(),
+        }
     }
 
     /// The EVENT message (allocates; use `encoded` on the hot path).
@@ -85,6 +96,14 @@ impl SharedEvent {
     /// The EVENT encoded with `ser`, computed once and then shared.
     pub fn encoded(&self, ser: Serializer) -> &Bytes {
         self.cache[ser.index()].get_or_init(|| ser.encode_to_bytes(&self.to_message().to_value()))
+    }
+
+    /// The JSON encoding as a WebSocket text payload, computed once and then shared.
+    pub fn json_text(&self) -> &Utf8Bytes {
+        self.json_text.get_or_init(|| {
+            // The JSON encoder writes UTF-8 only; an empty text is never sent in practice.
+            Utf8Bytes::try_from(self.encoded(Serializer::Json).clone()).unwrap_or_default()
+        })
     }
 }
 
@@ -338,7 +357,10 @@ fn error_with_text(request_type: u64, request: u64, error: &str, text: &str) -> 
         request,
         details: Dict::new(),
         error: error.to_owned(),
-        payload: Payload { args: Some(vec![Value::from(text)]), kwargs: None },
+        payload: Payload {
+            args: Some(vec![Value::from(text)]),
+            kwargs: None,
+        },
     }
 }
 
@@ -380,13 +402,19 @@ impl RealmCore {
     }
 
     fn router_id(&mut self) -> u64 {
-        self.next_router_id = if self.next_router_id >= MAX_ID { 1 } else { self.next_router_id + 1 };
+        self.next_router_id = if self.next_router_id >= MAX_ID {
+            1
+        } else {
+            self.next_router_id + 1
+        };
         self.next_router_id
     }
 
     /// Queues a control message; an overflow marks the session for removal.
     fn send(&mut self, to: SessionId, msg: Message) {
-        let Some(s) = self.sessions.get(&to) else { return };
+        let Some(s) = self.sessions.get(&to) else {
+            return;
+        };
         if s.outbox.try_send(Outgoing::Msg(msg)).is_err() {
             self.overflowed.push(to);
         }
@@ -395,7 +423,11 @@ impl RealmCore {
     /// Handles one command. Never blocks.
     pub fn handle(&mut self, cmd: RealmCmd) {
         match cmd {
-            RealmCmd::Join { info, outbox, reply } => {
+            RealmCmd::Join {
+                info,
+                outbox,
+                reply,
+            } => {
                 let id = loop {
                     let id = SessionId(random_id());
                     if !self.sessions.contains_key(&id) {
@@ -405,7 +437,12 @@ impl RealmCore {
                 debug!(realm = %self.name, session = %id, authid = %info.authid, authrole = %info.authrole, "session joined");
                 self.sessions.insert(
                     id,
-                    SessionEntry { info, outbox, subscriptions: Vec::new(), registrations: Vec::new() },
+                    SessionEntry {
+                        info,
+                        outbox,
+                        subscriptions: Vec::new(),
+                        registrations: Vec::new(),
+                    },
                 );
                 if reply.send(id).is_err() {
                     // The connection went away while joining.
@@ -414,29 +451,58 @@ impl RealmCore {
             }
             RealmCmd::Leave(id) => self.remove_session(id),
             RealmCmd::Publish(id, req) => self.publish(id, req),
-            RealmCmd::Subscribe { session, request, topic, policy } => {
-                self.subscribe(session, request, topic, policy)
-            }
-            RealmCmd::Unsubscribe { session, request, subscription } => {
-                self.unsubscribe(session, request, subscription)
-            }
-            RealmCmd::Register { session, request, procedure, policy, invoke } => {
-                self.register(session, request, procedure, policy, invoke)
-            }
-            RealmCmd::Unregister { session, request, registration } => {
-                self.unregister(session, request, registration)
-            }
+            RealmCmd::Subscribe {
+                session,
+                request,
+                topic,
+                policy,
+            } => self.subscribe(session, request, topic, policy),
+            RealmCmd::Unsubscribe {
+                session,
+                request,
+                subscription,
+            } => self.unsubscribe(session, request, subscription),
+            RealmCmd::Register {
+                session,
+                request,
+                procedure,
+                policy,
+                invoke,
+            } => self.register(session, request, procedure, policy, invoke),
+            RealmCmd::Unregister {
+                session,
+                request,
+                registration,
+            } => self.unregister(session, request, registration),
             RealmCmd::Call(id, req) => self.call(id, req),
-            RealmCmd::Cancel { session, request, mode } => self.cancel(session, request, &mode),
-            RealmCmd::Yield { session, request, payload } => {
+            RealmCmd::Cancel {
+                session,
+                request,
+                mode,
+            } => self.cancel(session, request, &mode),
+            RealmCmd::Yield {
+                session,
+                request,
+                payload,
+            } => {
                 if let Some(p) = self.take_pending(session, request) {
                     self.send(
                         p.caller,
-                        Message::Result { request: p.caller_request, details: Dict::new(), payload },
+                        Message::Result {
+                            request: p.caller_request,
+                            details: Dict::new(),
+                            payload,
+                        },
                     );
                 }
             }
-            RealmCmd::InvocationError { session, request, error, details, payload } => {
+            RealmCmd::InvocationError {
+                session,
+                request,
+                error,
+                details,
+                payload,
+            } => {
                 if let Some(p) = self.take_pending(session, request) {
                     self.send(
                         p.caller,
@@ -469,7 +535,9 @@ impl RealmCore {
     }
 
     fn remove_session(&mut self, id: SessionId) {
-        let Some(entry) = self.sessions.remove(&id) else { return };
+        let Some(entry) = self.sessions.remove(&id) else {
+            return;
+        };
         for sub_id in entry.subscriptions {
             self.detach_subscriber(sub_id, id);
         }
@@ -490,8 +558,12 @@ impl RealmCore {
             }
         }
         // Calls this session was serving: fail them.
-        let served: Vec<u64> =
-            self.pending.iter().filter(|(_, p)| p.callee == id).map(|(inv, _)| *inv).collect();
+        let served: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.callee == id)
+            .map(|(inv, _)| *inv)
+            .collect();
         for inv in served {
             if let Some(p) = self.pending.remove(&inv) {
                 self.pending_by_caller.remove(&(p.caller, p.caller_request));
@@ -510,10 +582,17 @@ impl RealmCore {
     }
 
     fn interrupt(&mut self, callee: SessionId, invocation: u64, mode: &str) {
-        if self.sessions.get(&callee).is_some_and(|s| s.info.callee_cancels) {
+        if self
+            .sessions
+            .get(&callee)
+            .is_some_and(|s| s.info.callee_cancels)
+        {
             self.send(
                 callee,
-                Message::Interrupt { request: invocation, options: dict([("mode", mode.into())]) },
+                Message::Interrupt {
+                    request: invocation,
+                    options: dict([("mode", mode.into())]),
+                },
             );
         }
     }
@@ -521,7 +600,9 @@ impl RealmCore {
     // ---- broker ----
 
     fn subscribe(&mut self, session: SessionId, request: u64, topic: String, policy: MatchPolicy) {
-        let Some(outbox) = self.sessions.get(&session).map(|s| s.outbox.clone()) else { return };
+        let Some(outbox) = self.sessions.get(&session).map(|s| s.outbox.clone()) else {
+            return;
+        };
         let pattern = match policy {
             MatchPolicy::Exact => Pattern::Exact(topic.clone()),
             MatchPolicy::Prefix => Pattern::Prefix(topic.clone()),
@@ -534,7 +615,11 @@ impl RealmCore {
                 self.sub_index.insert(&pattern, id);
                 self.subs.insert(
                     id,
-                    Subscription { policy, pattern, subscribers: Vec::new() },
+                    Subscription {
+                        policy,
+                        pattern,
+                        subscribers: Vec::new(),
+                    },
                 );
                 id
             }
@@ -546,15 +631,27 @@ impl RealmCore {
                 e.subscriptions.push(sub_id);
             }
         }
-        self.send(session, Message::Subscribed { request, subscription: sub_id });
+        self.send(
+            session,
+            Message::Subscribed {
+                request,
+                subscription: sub_id,
+            },
+        );
     }
 
     fn unsubscribe(&mut self, session: SessionId, request: u64, sub_id: u64) {
-        let Some(entry) = self.sessions.get_mut(&session) else { return };
+        let Some(entry) = self.sessions.get_mut(&session) else {
+            return;
+        };
         let Some(pos) = entry.subscriptions.iter().position(|s| *s == sub_id) else {
             self.send(
                 session,
-                error_msg(code::UNSUBSCRIBE, request, "wamp.error.no_such_subscription"),
+                error_msg(
+                    code::UNSUBSCRIBE,
+                    request,
+                    "wamp.error.no_such_subscription",
+                ),
             );
             return;
         };
@@ -564,7 +661,9 @@ impl RealmCore {
     }
 
     fn detach_subscriber(&mut self, sub_id: u64, session: SessionId) {
-        let Some(sub) = self.subs.get_mut(&sub_id) else { return };
+        let Some(sub) = self.subs.get_mut(&sub_id) else {
+            return;
+        };
         sub.subscribers.retain(|(s, _)| *s != session);
         if sub.subscribers.is_empty() {
             let sub = self.subs.remove(&sub_id).expect("present");
@@ -573,7 +672,9 @@ impl RealmCore {
     }
 
     fn publish(&mut self, publisher: SessionId, req: PublishRequest) {
-        let Some(pubinfo) = self.sessions.get(&publisher).map(|s| s.info.clone()) else { return };
+        let Some(pubinfo) = self.sessions.get(&publisher).map(|s| s.info.clone()) else {
+            return;
+        };
         let publication = random_id();
         self.stats.published += 1;
         let mut matched = std::mem::take(&mut self.scratch);
@@ -582,18 +683,30 @@ impl RealmCore {
         if !matched.is_empty() {
             let payload = Arc::new(req.payload);
             for &sub_id in &matched {
-                let Some(sub) = self.subs.get(&sub_id) else { continue };
+                let Some(sub) = self.subs.get(&sub_id) else {
+                    continue;
+                };
                 let mut details = Dict::new();
                 if sub.policy != MatchPolicy::Exact {
                     details.insert("topic".into(), Value::from(req.topic.as_str()));
                 }
                 if req.disclose {
                     details.insert("publisher".into(), Value::from(publisher.0));
-                    details.insert("publisher_authid".into(), Value::from(pubinfo.authid.as_str()));
-                    details
-                        .insert("publisher_authrole".into(), Value::from(pubinfo.authrole.as_str()));
+                    details.insert(
+                        "publisher_authid".into(),
+                        Value::from(pubinfo.authid.as_str()),
+                    );
+                    details.insert(
+                        "publisher_authrole".into(),
+                        Value::from(pubinfo.authrole.as_str()),
+                    );
                 }
-                let ev = Arc::new(SharedEvent::new(sub_id, publication, details, payload.clone()));
+                let ev = Arc::new(SharedEvent::new(
+                    sub_id,
+                    publication,
+                    details,
+                    payload.clone(),
+                ));
                 for (sid, outbox) in &sub.subscribers {
                     if (req.exclude_me && *sid == publisher)
                         || req.exclude.contains(&sid.0)
@@ -611,7 +724,13 @@ impl RealmCore {
         self.scratch = matched;
         trace!(realm = %self.name, topic = %req.topic, "published");
         if req.acknowledge {
-            self.send(publisher, Message::Published { request: req.request, publication });
+            self.send(
+                publisher,
+                Message::Published {
+                    request: req.request,
+                    publication,
+                },
+            );
         }
     }
 
@@ -625,14 +744,20 @@ impl RealmCore {
         policy: MatchPolicy,
         invoke: InvokePolicy,
     ) {
-        let Some(outbox) = self.sessions.get(&session).map(|s| s.outbox.clone()) else { return };
+        let Some(outbox) = self.sessions.get(&session).map(|s| s.outbox.clone()) else {
+            return;
+        };
         let key = (procedure.clone(), policy);
         let reg_id = if let Some(&id) = self.reg_by_key.get(&key) {
             let reg = self.regs.get_mut(&id).expect("key and table agree");
             if reg.invoke == InvokePolicy::Single || invoke == InvokePolicy::Single {
                 self.send(
                     session,
-                    error_msg(code::REGISTER, request, "wamp.error.procedure_already_exists"),
+                    error_msg(
+                        code::REGISTER,
+                        request,
+                        "wamp.error.procedure_already_exists",
+                    ),
                 );
                 return;
             }
@@ -650,7 +775,11 @@ impl RealmCore {
             if reg.callees.iter().any(|(s, _)| *s == session) {
                 self.send(
                     session,
-                    error_msg(code::REGISTER, request, "wamp.error.procedure_already_exists"),
+                    error_msg(
+                        code::REGISTER,
+                        request,
+                        "wamp.error.procedure_already_exists",
+                    ),
                 );
                 return;
             }
@@ -664,7 +793,8 @@ impl RealmCore {
                 }
                 MatchPolicy::Prefix => {
                     self.reg_prefix.push((procedure.clone(), id));
-                    self.reg_prefix.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+                    self.reg_prefix
+                        .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
                 }
                 MatchPolicy::Wildcard => {
                     let comps: Vec<String> = procedure.split('.').map(str::to_owned).collect();
@@ -689,11 +819,19 @@ impl RealmCore {
         if let Some(e) = self.sessions.get_mut(&session) {
             e.registrations.push(reg_id);
         }
-        self.send(session, Message::Registered { request, registration: reg_id });
+        self.send(
+            session,
+            Message::Registered {
+                request,
+                registration: reg_id,
+            },
+        );
     }
 
     fn unregister(&mut self, session: SessionId, request: u64, reg_id: u64) {
-        let Some(entry) = self.sessions.get_mut(&session) else { return };
+        let Some(entry) = self.sessions.get_mut(&session) else {
+            return;
+        };
         let Some(pos) = entry.registrations.iter().position(|r| *r == reg_id) else {
             self.send(
                 session,
@@ -707,7 +845,9 @@ impl RealmCore {
     }
 
     fn detach_callee(&mut self, reg_id: u64, session: SessionId) {
-        let Some(reg) = self.regs.get_mut(&reg_id) else { return };
+        let Some(reg) = self.regs.get_mut(&reg_id) else {
+            return;
+        };
         reg.callees.retain(|(s, _)| *s != session);
         if !reg.callees.is_empty() {
             return;
@@ -728,7 +868,11 @@ impl RealmCore {
         if let Some(id) = self.reg_exact.get(procedure) {
             return Some(*id);
         }
-        if let Some((_, id)) = self.reg_prefix.iter().find(|(p, _)| procedure.starts_with(p.as_str())) {
+        if let Some((_, id)) = self
+            .reg_prefix
+            .iter()
+            .find(|(p, _)| procedure.starts_with(p.as_str()))
+        {
             return Some(*id);
         }
         let n = procedure.split('.').count();
@@ -736,27 +880,43 @@ impl RealmCore {
             .iter()
             .find(|(comps, _, _)| {
                 comps.len() == n
-                    && comps.iter().zip(procedure.split('.')).all(|(c, u)| c.is_empty() || c == u)
+                    && comps
+                        .iter()
+                        .zip(procedure.split('.'))
+                        .all(|(c, u)| c.is_empty() || c == u)
             })
             .map(|(_, _, id)| *id)
     }
 
     fn call(&mut self, caller: SessionId, req: CallRequest) {
-        let Some(callinfo) = self.sessions.get(&caller).map(|s| s.info.clone()) else { return };
+        let Some(callinfo) = self.sessions.get(&caller).map(|s| s.info.clone()) else {
+            return;
+        };
         if self.pending_by_caller.contains_key(&(caller, req.request)) {
             // A request ID reused while the first call is pending: answer the new one only.
             self.send(
                 caller,
-                error_with_text(code::CALL, req.request, "wamp.error.canceled", "duplicate request id"),
+                error_with_text(
+                    code::CALL,
+                    req.request,
+                    "wamp.error.canceled",
+                    "duplicate request id",
+                ),
             );
             return;
         }
         let Some(reg_id) = self.lookup_registration(&req.procedure) else {
-            self.send(caller, error_msg(code::CALL, req.request, "wamp.error.no_such_procedure"));
+            self.send(
+                caller,
+                error_msg(code::CALL, req.request, "wamp.error.no_such_procedure"),
+            );
             return;
         };
         let invocation = self.router_id();
-        let reg = self.regs.get_mut(&reg_id).expect("lookup returns live registrations");
+        let reg = self
+            .regs
+            .get_mut(&reg_id)
+            .expect("lookup returns live registrations");
         let n = reg.callees.len();
         let pick = match reg.invoke {
             InvokePolicy::Single | InvokePolicy::First => 0,
@@ -775,8 +935,14 @@ impl RealmCore {
         }
         if req.disclose {
             details.insert("caller".into(), Value::from(caller.0));
-            details.insert("caller_authid".into(), Value::from(callinfo.authid.as_str()));
-            details.insert("caller_authrole".into(), Value::from(callinfo.authrole.as_str()));
+            details.insert(
+                "caller_authid".into(),
+                Value::from(callinfo.authid.as_str()),
+            );
+            details.insert(
+                "caller_authrole".into(),
+                Value::from(callinfo.authrole.as_str()),
+            );
         }
         let msg = Message::Invocation {
             request: invocation,
@@ -796,19 +962,36 @@ impl RealmCore {
             );
             return;
         }
-        self.pending.insert(invocation, PendingCall { caller, caller_request: req.request, callee });
-        self.pending_by_caller.insert((caller, req.request), invocation);
+        self.pending.insert(
+            invocation,
+            PendingCall {
+                caller,
+                caller_request: req.request,
+                callee,
+            },
+        );
+        self.pending_by_caller
+            .insert((caller, req.request), invocation);
     }
 
     fn cancel(&mut self, caller: SessionId, request: u64, mode: &str) {
-        let Some(inv) = self.pending_by_caller.remove(&(caller, request)) else { return };
-        let Some(p) = self.pending.remove(&inv) else { return };
+        let Some(inv) = self.pending_by_caller.remove(&(caller, request)) else {
+            return;
+        };
+        let Some(p) = self.pending.remove(&inv) else {
+            return;
+        };
         if mode != "skip" {
             self.interrupt(p.callee, inv, mode);
         }
         self.send(
             caller,
-            error_with_text(code::CALL, request, "wamp.error.canceled", "canceled by caller"),
+            error_with_text(
+                code::CALL,
+                request,
+                "wamp.error.canceled",
+                "canceled by caller",
+            ),
         );
     }
 
@@ -894,11 +1077,18 @@ mod tests {
         let (tx, rx) = mpsc::channel(cap);
         let (rtx, mut rrx) = oneshot::channel();
         core.handle(RealmCmd::Join {
-            info: SessionInfo { authid: "a".into(), authrole: "r".into(), callee_cancels: true },
+            info: SessionInfo {
+                authid: "a".into(),
+                authrole: "r".into(),
+                callee_cancels: true,
+            },
             outbox: tx,
             reply: rtx,
         });
-        TestSession { id: rrx.try_recv().unwrap(), rx }
+        TestSession {
+            id: rrx.try_recv().unwrap(),
+            rx,
+        }
     }
 
     impl TestSession {
@@ -914,7 +1104,10 @@ mod tests {
         PublishRequest {
             request: 1,
             topic: topic.into(),
-            payload: Payload { args: Some(args), kwargs: None },
+            payload: Payload {
+                args: Some(args),
+                kwargs: None,
+            },
             acknowledge: true,
             exclude_me: true,
             exclude: vec![],
@@ -928,18 +1121,64 @@ mod tests {
         let mut core = RealmCore::new("r");
         let mut a = join(&mut core, 16);
         let mut b = join(&mut core, 16);
-        core.handle(RealmCmd::Subscribe { session: b.id, request: 1, topic: "com.x".into(), policy: MatchPolicy::Exact });
-        core.handle(RealmCmd::Subscribe { session: b.id, request: 2, topic: "com.".into(), policy: MatchPolicy::Prefix });
-        core.handle(RealmCmd::Subscribe { session: a.id, request: 3, topic: "com.x".into(), policy: MatchPolicy::Exact });
-        let Some(Message::Subscribed { subscription: s_exact, .. }) = b.next() else { panic!() };
-        let Some(Message::Subscribed { subscription: s_prefix, .. }) = b.next() else { panic!() };
-        let Some(Message::Subscribed { subscription: s_a, .. }) = a.next() else { panic!() };
+        core.handle(RealmCmd::Subscribe {
+            session: b.id,
+            request: 1,
+            topic: "com.x".into(),
+            policy: MatchPolicy::Exact,
+        });
+        core.handle(RealmCmd::Subscribe {
+            session: b.id,
+            request: 2,
+            topic: "com.".into(),
+            policy: MatchPolicy::Prefix,
+        });
+        core.handle(RealmCmd::Subscribe {
+            session: a.id,
+            request: 3,
+            topic: "com.x".into(),
+            policy: MatchPolicy::Exact,
+        });
+        let Some(Message::Subscribed {
+            subscription: s_exact,
+            ..
+        }) = b.next()
+        else {
+            panic!()
+        };
+        let Some(Message::Subscribed {
+            subscription: s_prefix,
+            ..
+        }) = b.next()
+        else {
+            panic!()
+        };
+        let Some(Message::Subscribed {
+            subscription: s_a, ..
+        }) = a.next()
+        else {
+            panic!()
+        };
         assert_eq!(s_exact, s_a, "same topic and policy share a subscription");
-        core.handle(RealmCmd::Publish(a.id, publish("com.x", vec![Value::Int(7)])));
+        core.handle(RealmCmd::Publish(
+            a.id,
+            publish("com.x", vec![Value::Int(7)]),
+        ));
         let mut got = vec![b.next().unwrap(), b.next().unwrap()];
-        got.sort_by_key(|m| match m { Message::Event { subscription, .. } => *subscription, _ => 0 });
+        got.sort_by_key(|m| match m {
+            Message::Event { subscription, .. } => *subscription,
+            _ => 0,
+        });
         for m in &got {
-            let Message::Event { subscription, details, payload, .. } = m else { panic!("{m:?}") };
+            let Message::Event {
+                subscription,
+                details,
+                payload,
+                ..
+            } = m
+            else {
+                panic!("{m:?}")
+            };
             assert_eq!(payload.args, Some(vec![Value::Int(7)]));
             if *subscription == s_prefix {
                 assert_eq!(details.get("topic"), Some(&Value::from("com.x")));
@@ -964,7 +1203,12 @@ mod tests {
         let mut core = RealmCore::new("r");
         let mut a = join(&mut core, 64);
         let mut b = join(&mut core, 2);
-        core.handle(RealmCmd::Subscribe { session: b.id, request: 1, topic: "t".into(), policy: MatchPolicy::Exact });
+        core.handle(RealmCmd::Subscribe {
+            session: b.id,
+            request: 1,
+            topic: "t".into(),
+            policy: MatchPolicy::Exact,
+        });
         b.next();
         for _ in 0..10 {
             let mut p = publish("t", vec![]);
@@ -981,47 +1225,131 @@ mod tests {
         let mut core = RealmCore::new("r");
         let mut caller = join(&mut core, 16);
         let mut callee = join(&mut core, 16);
-        core.handle(RealmCmd::Register { session: callee.id, request: 1, procedure: "p".into(), policy: MatchPolicy::Exact, invoke: InvokePolicy::Single });
+        core.handle(RealmCmd::Register {
+            session: callee.id,
+            request: 1,
+            procedure: "p".into(),
+            policy: MatchPolicy::Exact,
+            invoke: InvokePolicy::Single,
+        });
         assert!(matches!(callee.next(), Some(Message::Registered { .. })));
-        core.handle(RealmCmd::Register { session: caller.id, request: 9, procedure: "p".into(), policy: MatchPolicy::Exact, invoke: InvokePolicy::Single });
-        assert!(matches!(caller.next(), Some(Message::Error { error, .. }) if error == "wamp.error.procedure_already_exists"));
-        core.handle(RealmCmd::Call(caller.id, CallRequest { request: 5, procedure: "p".into(), payload: Payload::empty(), disclose: false }));
-        let Some(Message::Invocation { request: inv, .. }) = callee.next() else { panic!() };
-        core.handle(RealmCmd::Yield { session: callee.id, request: inv, payload: Payload { args: Some(vec![Value::Int(3)]), kwargs: None } });
-        assert!(matches!(caller.next(), Some(Message::Result { request: 5, .. })));
+        core.handle(RealmCmd::Register {
+            session: caller.id,
+            request: 9,
+            procedure: "p".into(),
+            policy: MatchPolicy::Exact,
+            invoke: InvokePolicy::Single,
+        });
+        assert!(
+            matches!(caller.next(), Some(Message::Error { error, .. }) if error == "wamp.error.procedure_already_exists")
+        );
+        core.handle(RealmCmd::Call(
+            caller.id,
+            CallRequest {
+                request: 5,
+                procedure: "p".into(),
+                payload: Payload::empty(),
+                disclose: false,
+            },
+        ));
+        let Some(Message::Invocation { request: inv, .. }) = callee.next() else {
+            panic!()
+        };
+        core.handle(RealmCmd::Yield {
+            session: callee.id,
+            request: inv,
+            payload: Payload {
+                args: Some(vec![Value::Int(3)]),
+                kwargs: None,
+            },
+        });
+        assert!(matches!(
+            caller.next(),
+            Some(Message::Result { request: 5, .. })
+        ));
         // Unknown procedure.
-        core.handle(RealmCmd::Call(caller.id, CallRequest { request: 6, procedure: "q".into(), payload: Payload::empty(), disclose: false }));
-        assert!(matches!(caller.next(), Some(Message::Error { error, .. }) if error == "wamp.error.no_such_procedure"));
+        core.handle(RealmCmd::Call(
+            caller.id,
+            CallRequest {
+                request: 6,
+                procedure: "q".into(),
+                payload: Payload::empty(),
+                disclose: false,
+            },
+        ));
+        assert!(
+            matches!(caller.next(), Some(Message::Error { error, .. }) if error == "wamp.error.no_such_procedure")
+        );
         // Callee leaves with a call pending.
-        core.handle(RealmCmd::Call(caller.id, CallRequest { request: 7, procedure: "p".into(), payload: Payload::empty(), disclose: false }));
+        core.handle(RealmCmd::Call(
+            caller.id,
+            CallRequest {
+                request: 7,
+                procedure: "p".into(),
+                payload: Payload::empty(),
+                disclose: false,
+            },
+        ));
         assert!(callee.next().is_some());
         core.handle(RealmCmd::Leave(callee.id));
-        assert!(matches!(caller.next(), Some(Message::Error { request: 7, error, .. }) if error == "wamp.error.canceled"));
-        core.handle(RealmCmd::Call(caller.id, CallRequest { request: 8, procedure: "p".into(), payload: Payload::empty(), disclose: false }));
-        assert!(matches!(caller.next(), Some(Message::Error { request: 8, error, .. }) if error == "wamp.error.no_such_procedure"));
+        assert!(
+            matches!(caller.next(), Some(Message::Error { request: 7, error, .. }) if error == "wamp.error.canceled")
+        );
+        core.handle(RealmCmd::Call(
+            caller.id,
+            CallRequest {
+                request: 8,
+                procedure: "p".into(),
+                payload: Payload::empty(),
+                disclose: false,
+            },
+        ));
+        assert!(
+            matches!(caller.next(), Some(Message::Error { request: 8, error, .. }) if error == "wamp.error.no_such_procedure")
+        );
     }
 
     #[test]
     fn shared_registration_policies_and_caller_leaving() {
         let mut core = RealmCore::new("r");
-        let mut caller = join(&mut core, 16);
+        let caller = join(&mut core, 16);
         let mut c1 = join(&mut core, 16);
         let mut c2 = join(&mut core, 16);
         for c in [&mut c1, &mut c2] {
-            core.handle(RealmCmd::Register { session: c.id, request: 1, procedure: "p".into(), policy: MatchPolicy::Exact, invoke: InvokePolicy::RoundRobin });
+            core.handle(RealmCmd::Register {
+                session: c.id,
+                request: 1,
+                procedure: "p".into(),
+                policy: MatchPolicy::Exact,
+                invoke: InvokePolicy::RoundRobin,
+            });
             assert!(matches!(c.next(), Some(Message::Registered { .. })));
         }
         let mut order = Vec::new();
         for r in 1..=4 {
-            core.handle(RealmCmd::Call(caller.id, CallRequest { request: r, procedure: "p".into(), payload: Payload::empty(), disclose: false }));
-            if c1.next().is_some() { order.push(1) }
-            if c2.next().is_some() { order.push(2) }
+            core.handle(RealmCmd::Call(
+                caller.id,
+                CallRequest {
+                    request: r,
+                    procedure: "p".into(),
+                    payload: Payload::empty(),
+                    disclose: false,
+                },
+            ));
+            if c1.next().is_some() {
+                order.push(1)
+            }
+            if c2.next().is_some() {
+                order.push(2)
+            }
         }
         assert_eq!(order, vec![1, 2, 1, 2]);
         // Caller leaves: pending invocations are interrupted.
         core.handle(RealmCmd::Leave(caller.id));
-        let interrupts = std::iter::from_fn(|| c1.next()).chain(std::iter::from_fn(|| c2.next()))
-            .filter(|m| matches!(m, Message::Interrupt { .. })).count();
+        let interrupts = std::iter::from_fn(|| c1.next())
+            .chain(std::iter::from_fn(|| c2.next()))
+            .filter(|m| matches!(m, Message::Interrupt { .. }))
+            .count();
         assert_eq!(interrupts, 4);
     }
 
@@ -1030,15 +1358,57 @@ mod tests {
         let mut core = RealmCore::new("r");
         let mut caller = join(&mut core, 16);
         let mut c = join(&mut core, 16);
-        core.handle(RealmCmd::Register { session: c.id, request: 1, procedure: "a.".into(), policy: MatchPolicy::Prefix, invoke: InvokePolicy::Single });
-        core.handle(RealmCmd::Register { session: c.id, request: 2, procedure: "a..c".into(), policy: MatchPolicy::Wildcard, invoke: InvokePolicy::Single });
-        core.handle(RealmCmd::Register { session: c.id, request: 3, procedure: "a.b.c".into(), policy: MatchPolicy::Exact, invoke: InvokePolicy::Single });
-        let ids: Vec<u64> = (0..3).map(|_| match c.next() { Some(Message::Registered { registration, .. }) => registration, m => panic!("{m:?}") }).collect();
+        core.handle(RealmCmd::Register {
+            session: c.id,
+            request: 1,
+            procedure: "a.".into(),
+            policy: MatchPolicy::Prefix,
+            invoke: InvokePolicy::Single,
+        });
+        core.handle(RealmCmd::Register {
+            session: c.id,
+            request: 2,
+            procedure: "a..c".into(),
+            policy: MatchPolicy::Wildcard,
+            invoke: InvokePolicy::Single,
+        });
+        core.handle(RealmCmd::Register {
+            session: c.id,
+            request: 3,
+            procedure: "a.b.c".into(),
+            policy: MatchPolicy::Exact,
+            invoke: InvokePolicy::Single,
+        });
+        let ids: Vec<u64> = (0..3)
+            .map(|_| match c.next() {
+                Some(Message::Registered { registration, .. }) => registration,
+                m => panic!("{m:?}"),
+            })
+            .collect();
         for (proc_, want) in [("a.b.c", ids[2]), ("a.x.c", ids[0]), ("a.x", ids[0])] {
-            core.handle(RealmCmd::Call(caller.id, CallRequest { request: 1, procedure: proc_.into(), payload: Payload::empty(), disclose: false }));
-            let Some(Message::Invocation { registration, request, .. }) = c.next() else { panic!() };
+            core.handle(RealmCmd::Call(
+                caller.id,
+                CallRequest {
+                    request: 1,
+                    procedure: proc_.into(),
+                    payload: Payload::empty(),
+                    disclose: false,
+                },
+            ));
+            let Some(Message::Invocation {
+                registration,
+                request,
+                ..
+            }) = c.next()
+            else {
+                panic!()
+            };
             assert_eq!(registration, want, "{proc_}");
-            core.handle(RealmCmd::Yield { session: c.id, request, payload: Payload::empty() });
+            core.handle(RealmCmd::Yield {
+                session: c.id,
+                request,
+                payload: Payload::empty(),
+            });
             caller.next();
         }
     }

@@ -59,12 +59,19 @@ impl Subprotocol {
             Some(s) => (s, true),
             None => (rest, false),
         };
-        Some(Self { serializer: Serializer::from_name(ser)?, batched })
+        Some(Self {
+            serializer: Serializer::from_name(ser)?,
+            batched,
+        })
     }
 
     /// The subprotocol name.
     pub fn name(&self) -> String {
-        format!("wamp.2.{}{}", self.serializer.name(), if self.batched { ".batched" } else { "" })
+        format!(
+            "wamp.2.{}{}",
+            self.serializer.name(),
+            if self.batched { ".batched" } else { "" }
+        )
     }
 }
 
@@ -113,8 +120,12 @@ impl WsEndpoint {
 fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    r.headers_mut().insert(header::SERVER, HeaderValue::from_static("junction"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::SERVER, HeaderValue::from_static("junction"));
     r
 }
 
@@ -137,7 +148,13 @@ where
     let svc_cancel = cancel.clone();
     let svc_tracker = tracker.clone();
     let service = hyper::service::service_fn(move |req| {
-        let r = upgrade(req, svc_ep.clone(), svc_cancel.clone(), svc_tracker.clone(), deadline);
+        let r = upgrade(
+            req,
+            svc_ep.clone(),
+            svc_cancel.clone(),
+            svc_tracker.clone(),
+            deadline,
+        );
         async move { Ok::<_, std::convert::Infallible>(r) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
@@ -177,23 +194,42 @@ fn upgrade(
         && header_has(&req, header::CONNECTION, "upgrade")
         && header_has(&req, header::UPGRADE, "websocket");
     if !is_upgrade {
-        let mut r = plain(StatusCode::UPGRADE_REQUIRED, "this path serves WAMP over WebSocket");
-        r.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        let mut r = plain(
+            StatusCode::UPGRADE_REQUIRED,
+            "this path serves WAMP over WebSocket",
+        );
+        r.headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         return r;
     }
-    if req.headers().get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+    if req
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
         let mut r = plain(StatusCode::BAD_REQUEST, "unsupported WebSocket version");
-        r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        r.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
         return r;
     }
-    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {
+    let Some(key) = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_KEY)
+        .map(|k| derive_accept_key(k.as_bytes()))
+    else {
         return plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
     };
     let proto = match ep.negotiate(&req) {
         Ok(p) => p,
         Err(()) => {
             debug!("no acceptable WAMP subprotocol");
-            return plain(StatusCode::BAD_REQUEST, "no supported WAMP subprotocol offered");
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "no supported WAMP subprotocol offered",
+            );
         }
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -208,8 +244,16 @@ fn upgrade(
                         .max_write_buffer_size(WRITE_BUFFER.max(ep2.options.max_message_size) * 2)
                         .max_message_size(Some(ep2.options.max_message_size))
                         .max_frame_size(Some(ep2.options.max_frame_size));
-                    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(cfg)).await;
-                    let proto = proto.unwrap_or(Subprotocol { serializer: Serializer::Json, batched: false });
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(cfg),
+                    )
+                    .await;
+                    let proto = proto.unwrap_or(Subprotocol {
+                        serializer: Serializer::Json,
+                        batched: false,
+                    });
                     run_wamp(ws, proto, &ep2, cancel, deadline).await;
                 }
                 Err(e) => debug!(error = %e, "websocket upgrade failed"),
@@ -290,6 +334,17 @@ where
         self.proto.serializer.encode_to_bytes(&m.to_value())
     }
 
+    async fn push_event(&mut self, ev: &crate::router::SharedEvent) -> Result<(), WsError> {
+        let ser = self.proto.serializer;
+        if ser == Serializer::Json && !self.proto.batched {
+            self.sink
+                .feed(WsMessage::Text(ev.json_text().clone()))
+                .await
+        } else {
+            self.push(ev.encoded(ser).clone()).await
+        }
+    }
+
     async fn push(&mut self, bytes: Bytes) -> Result<(), WsError> {
         if self.proto.batched {
             self.batch_buf.push(bytes);
@@ -304,7 +359,9 @@ where
             let mut out = Vec::new();
             wire::encode_batched(self.proto.serializer, &self.batch_buf, &mut out);
             self.batch_buf.clear();
-            self.sink.feed(ws_frame(self.proto.serializer, Bytes::from(out))).await?;
+            self.sink
+                .feed(ws_frame(self.proto.serializer, Bytes::from(out)))
+                .await?;
         }
         self.sink.flush().await
     }
@@ -319,19 +376,26 @@ where
 
     async fn write_outbox(&mut self, items: &mut Vec<Outgoing>) -> Result<(), WsError> {
         for item in items.drain(..) {
-            let b = match item {
-                Outgoing::Msg(m) => self.encode_msg(&m),
-                Outgoing::Event(ev) => ev.encoded(self.proto.serializer).clone(),
-            };
-            self.push(b).await?;
+            match item {
+                Outgoing::Msg(m) => {
+                    let b = self.encode_msg(&m);
+                    self.push(b).await?;
+                }
+                Outgoing::Event(ev) => self.push_event(&ev).await?,
+            }
         }
         self.finish().await
     }
 }
 
 /// Runs one WAMP session over an established WebSocket.
-async fn run_wamp<S>(ws: WebSocketStream<S>, proto: Subprotocol, ep: &WsEndpoint, cancel: CancellationToken, hello_deadline: Instant)
-where
+async fn run_wamp<S>(
+    ws: WebSocketStream<S>,
+    proto: Subprotocol,
+    ep: &WsEndpoint,
+    cancel: CancellationToken,
+    hello_deadline: Instant,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (mut sink, mut stream) = ws.split();
@@ -436,7 +500,10 @@ where
         EndReason::PeerClosed | EndReason::Ws(_) => None,
     };
     if let Some((code, reason)) = close {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
         if sink.send(WsMessage::Close(Some(frame))).await.is_ok() {
             // Wait briefly for the peer's close frame (the close handshake).
             let _ = tokio::time::timeout(ep.options.close_handshake_timeout, async {
@@ -468,14 +535,22 @@ async fn handle_payload(
     let parts: Vec<&[u8]> = if batched {
         match wire::split_batched(ser, data) {
             Ok(p) => p,
-            Err(e) => return session.protocol_violation(&format!("bad batch: {e}"), out).await,
+            Err(e) => {
+                return session
+                    .protocol_violation(&format!("bad batch: {e}"), out)
+                    .await
+            }
         }
     } else {
         vec![data]
     };
     let mut flow = Flow::Continue;
     for part in parts {
-        let msg = match ser.decode(part).map_err(|e| e.to_string()).and_then(|v| Message::from_value(v).map_err(|e| e.to_string())) {
+        let msg = match ser
+            .decode(part)
+            .map_err(|e| e.to_string())
+            .and_then(|v| Message::from_value(v).map_err(|e| e.to_string()))
+        {
             Ok(m) => m,
             Err(e) => return session.protocol_violation(&e, out).await,
         };

@@ -70,30 +70,111 @@ impl Payload {
 #[derive(Debug, Clone, PartialEq)]
 #[allow(missing_docs)]
 pub enum Message {
-    Hello { realm: String, details: Dict },
-    Welcome { session: u64, details: Dict },
-    Abort { details: Dict, reason: String },
-    Goodbye { details: Dict, reason: String },
-    Error { request_type: u64, request: u64, details: Dict, error: String, payload: Payload },
-    Publish { request: u64, options: Dict, topic: String, payload: Payload },
-    Published { request: u64, publication: u64 },
-    Subscribe { request: u64, options: Dict, topic: String },
-    Subscribed { request: u64, subscription: u64 },
-    Unsubscribe { request: u64, subscription: u64 },
-    Unsubscribed { request: u64 },
-    Event { subscription: u64, publication: u64, details: Dict, payload: Payload },
-    Call { request: u64, options: Dict, procedure: String, payload: Payload },
-    Cancel { request: u64, options: Dict },
-    Result { request: u64, details: Dict, payload: Payload },
-    Register { request: u64, options: Dict, procedure: String },
-    Registered { request: u64, registration: u64 },
-    Unregister { request: u64, registration: u64 },
-    Unregistered { request: u64 },
-    Invocation { request: u64, registration: u64, details: Dict, payload: Payload },
-    Interrupt { request: u64, options: Dict },
-    Yield { request: u64, options: Dict, payload: Payload },
+    Hello {
+        realm: String,
+        details: Dict,
+    },
+    Welcome {
+        session: u64,
+        details: Dict,
+    },
+    Abort {
+        details: Dict,
+        reason: String,
+    },
+    Goodbye {
+        details: Dict,
+        reason: String,
+    },
+    Error {
+        request_type: u64,
+        request: u64,
+        details: Dict,
+        error: String,
+        payload: Payload,
+    },
+    Publish {
+        request: u64,
+        options: Dict,
+        topic: String,
+        payload: Payload,
+    },
+    Published {
+        request: u64,
+        publication: u64,
+    },
+    Subscribe {
+        request: u64,
+        options: Dict,
+        topic: String,
+    },
+    Subscribed {
+        request: u64,
+        subscription: u64,
+    },
+    Unsubscribe {
+        request: u64,
+        subscription: u64,
+    },
+    Unsubscribed {
+        request: u64,
+    },
+    Event {
+        subscription: u64,
+        publication: u64,
+        details: Dict,
+        payload: Payload,
+    },
+    Call {
+        request: u64,
+        options: Dict,
+        procedure: String,
+        payload: Payload,
+    },
+    Cancel {
+        request: u64,
+        options: Dict,
+    },
+    Result {
+        request: u64,
+        details: Dict,
+        payload: Payload,
+    },
+    Register {
+        request: u64,
+        options: Dict,
+        procedure: String,
+    },
+    Registered {
+        request: u64,
+        registration: u64,
+    },
+    Unregister {
+        request: u64,
+        registration: u64,
+    },
+    Unregistered {
+        request: u64,
+    },
+    Invocation {
+        request: u64,
+        registration: u64,
+        details: Dict,
+        payload: Payload,
+    },
+    Interrupt {
+        request: u64,
+        options: Dict,
+    },
+    Yield {
+        request: u64,
+        options: Dict,
+        payload: Payload,
+    },
     /// CHALLENGE/AUTHENTICATE: parsed so that they get a precise error, not supported yet.
-    Auth { code: u64 },
+    Auth {
+        code: u64,
+    },
 }
 
 /// Why a decoded value is not a valid WAMP message.
@@ -137,7 +218,11 @@ struct Fields {
 
 impl Fields {
     fn bad(&self, expected: &'static str) -> ProtocolError {
-        ProtocolError::BadField { code: self.code, index: self.index, expected }
+        ProtocolError::BadField {
+            code: self.code,
+            index: self.index,
+            expected,
+        }
     }
 
     fn next(&mut self) -> Option<Value> {
@@ -153,7 +238,9 @@ impl Fields {
     }
 
     fn int(&mut self) -> Result<u64, ProtocolError> {
-        self.next().and_then(|v| v.as_u64()).ok_or_else(|| self.bad("an integer"))
+        self.next()
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| self.bad("an integer"))
     }
 
     fn dict(&mut self) -> Result<Dict, ProtocolError> {
@@ -191,7 +278,9 @@ impl Message {
     /// # Errors
     /// `ProtocolError` for anything that is not a well-formed message.
     pub fn from_value(v: Value) -> Result<Message, ProtocolError> {
-        let Value::List(list) = v else { return Err(ProtocolError::NotAList) };
+        let Value::List(list) = v else {
+            return Err(ProtocolError::NotAList);
+        };
         let len = list.len();
         let mut items = list.into_iter();
         let code = items.next().ok_or(ProtocolError::NotAList)?;
@@ -200,13 +289,29 @@ impl Message {
         if len < min || len > max {
             return Err(ProtocolError::BadLength { code, len });
         }
-        let mut f = Fields { code, items, index: 0 };
+        let mut f = Fields {
+            code,
+            items,
+            index: 0,
+        };
         use crate::wamp::message::code as c;
         let m = match code {
-            c::HELLO => Message::Hello { realm: f.string()?, details: f.dict()? },
-            c::WELCOME => Message::Welcome { session: f.id()?, details: f.dict()? },
-            c::ABORT => Message::Abort { details: f.dict()?, reason: f.string()? },
-            c::GOODBYE => Message::Goodbye { details: f.dict()?, reason: f.string()? },
+            c::HELLO => Message::Hello {
+                realm: f.string()?,
+                details: f.dict()?,
+            },
+            c::WELCOME => Message::Welcome {
+                session: f.id()?,
+                details: f.dict()?,
+            },
+            c::ABORT => Message::Abort {
+                details: f.dict()?,
+                reason: f.string()?,
+            },
+            c::GOODBYE => Message::Goodbye {
+                details: f.dict()?,
+                reason: f.string()?,
+            },
             c::CHALLENGE | c::AUTHENTICATE => Message::Auth { code },
             c::ERROR => Message::Error {
                 request_type: f.int()?,
@@ -221,12 +326,23 @@ impl Message {
                 topic: f.string()?,
                 payload: f.payload()?,
             },
-            c::PUBLISHED => Message::Published { request: f.id()?, publication: f.id()? },
-            c::SUBSCRIBE => {
-                Message::Subscribe { request: f.id()?, options: f.dict()?, topic: f.string()? }
-            }
-            c::SUBSCRIBED => Message::Subscribed { request: f.id()?, subscription: f.id()? },
-            c::UNSUBSCRIBE => Message::Unsubscribe { request: f.id()?, subscription: f.id()? },
+            c::PUBLISHED => Message::Published {
+                request: f.id()?,
+                publication: f.id()?,
+            },
+            c::SUBSCRIBE => Message::Subscribe {
+                request: f.id()?,
+                options: f.dict()?,
+                topic: f.string()?,
+            },
+            c::SUBSCRIBED => Message::Subscribed {
+                request: f.id()?,
+                subscription: f.id()?,
+            },
+            c::UNSUBSCRIBE => Message::Unsubscribe {
+                request: f.id()?,
+                subscription: f.id()?,
+            },
             c::UNSUBSCRIBED => Message::Unsubscribed { request: f.id()? },
             c::EVENT => Message::Event {
                 subscription: f.id()?,
@@ -240,15 +356,28 @@ impl Message {
                 procedure: f.string()?,
                 payload: f.payload()?,
             },
-            c::CANCEL => Message::Cancel { request: f.id()?, options: f.dict()? },
-            c::RESULT => {
-                Message::Result { request: f.id()?, details: f.dict()?, payload: f.payload()? }
-            }
-            c::REGISTER => {
-                Message::Register { request: f.id()?, options: f.dict()?, procedure: f.string()? }
-            }
-            c::REGISTERED => Message::Registered { request: f.id()?, registration: f.id()? },
-            c::UNREGISTER => Message::Unregister { request: f.id()?, registration: f.id()? },
+            c::CANCEL => Message::Cancel {
+                request: f.id()?,
+                options: f.dict()?,
+            },
+            c::RESULT => Message::Result {
+                request: f.id()?,
+                details: f.dict()?,
+                payload: f.payload()?,
+            },
+            c::REGISTER => Message::Register {
+                request: f.id()?,
+                options: f.dict()?,
+                procedure: f.string()?,
+            },
+            c::REGISTERED => Message::Registered {
+                request: f.id()?,
+                registration: f.id()?,
+            },
+            c::UNREGISTER => Message::Unregister {
+                request: f.id()?,
+                registration: f.id()?,
+            },
             c::UNREGISTERED => Message::Unregistered { request: f.id()? },
             c::INVOCATION => Message::Invocation {
                 request: f.id()?,
@@ -256,10 +385,15 @@ impl Message {
                 details: f.dict()?,
                 payload: f.payload()?,
             },
-            c::INTERRUPT => Message::Interrupt { request: f.id()?, options: f.dict()? },
-            c::YIELD => {
-                Message::Yield { request: f.id()?, options: f.dict()?, payload: f.payload()? }
-            }
+            c::INTERRUPT => Message::Interrupt {
+                request: f.id()?,
+                options: f.dict()?,
+            },
+            c::YIELD => Message::Yield {
+                request: f.id()?,
+                options: f.dict()?,
+                payload: f.payload()?,
+            },
             other => return Err(ProtocolError::UnknownType(other)),
         };
         Ok(m)
@@ -308,57 +442,101 @@ impl Message {
             Message::Abort { details, reason } | Message::Goodbye { details, reason } => {
                 l.extend([d(details), s(reason)])
             }
-            Message::Error { request_type, request, details, error, payload } => {
+            Message::Error {
+                request_type,
+                request,
+                details,
+                error,
+                payload,
+            } => {
                 l.extend([id(*request_type), id(*request), d(details), s(error)]);
                 payload.push_to(&mut l);
             }
-            Message::Publish { request, options, topic, payload } => {
+            Message::Publish {
+                request,
+                options,
+                topic,
+                payload,
+            } => {
                 l.extend([id(*request), d(options), s(topic)]);
                 payload.push_to(&mut l);
             }
-            Message::Published { request, publication } => {
-                l.extend([id(*request), id(*publication)])
+            Message::Published {
+                request,
+                publication,
+            } => l.extend([id(*request), id(*publication)]),
+            Message::Subscribe {
+                request,
+                options,
+                topic,
+            } => l.extend([id(*request), d(options), s(topic)]),
+            Message::Subscribed {
+                request,
+                subscription,
+            } => l.extend([id(*request), id(*subscription)]),
+            Message::Unsubscribe {
+                request,
+                subscription,
+            } => l.extend([id(*request), id(*subscription)]),
+            Message::Unsubscribed { request } | Message::Unregistered { request } => {
+                l.push(id(*request))
             }
-            Message::Subscribe { request, options, topic } => {
-                l.extend([id(*request), d(options), s(topic)])
-            }
-            Message::Subscribed { request, subscription } => {
-                l.extend([id(*request), id(*subscription)])
-            }
-            Message::Unsubscribe { request, subscription } => {
-                l.extend([id(*request), id(*subscription)])
-            }
-            Message::Unsubscribed { request }
-            | Message::Unregistered { request } => l.push(id(*request)),
-            Message::Event { subscription, publication, details, payload } => {
+            Message::Event {
+                subscription,
+                publication,
+                details,
+                payload,
+            } => {
                 l.extend([id(*subscription), id(*publication), d(details)]);
                 payload.push_to(&mut l);
             }
-            Message::Call { request, options, procedure, payload } => {
+            Message::Call {
+                request,
+                options,
+                procedure,
+                payload,
+            } => {
                 l.extend([id(*request), d(options), s(procedure)]);
                 payload.push_to(&mut l);
             }
             Message::Cancel { request, options } | Message::Interrupt { request, options } => {
                 l.extend([id(*request), d(options)])
             }
-            Message::Result { request, details, payload } => {
+            Message::Result {
+                request,
+                details,
+                payload,
+            } => {
                 l.extend([id(*request), d(details)]);
                 payload.push_to(&mut l);
             }
-            Message::Register { request, options, procedure } => {
-                l.extend([id(*request), d(options), s(procedure)])
-            }
-            Message::Registered { request, registration } => {
-                l.extend([id(*request), id(*registration)])
-            }
-            Message::Unregister { request, registration } => {
-                l.extend([id(*request), id(*registration)])
-            }
-            Message::Invocation { request, registration, details, payload } => {
+            Message::Register {
+                request,
+                options,
+                procedure,
+            } => l.extend([id(*request), d(options), s(procedure)]),
+            Message::Registered {
+                request,
+                registration,
+            } => l.extend([id(*request), id(*registration)]),
+            Message::Unregister {
+                request,
+                registration,
+            } => l.extend([id(*request), id(*registration)]),
+            Message::Invocation {
+                request,
+                registration,
+                details,
+                payload,
+            } => {
                 l.extend([id(*request), id(*registration), d(details)]);
                 payload.push_to(&mut l);
             }
-            Message::Yield { request, options, payload } => {
+            Message::Yield {
+                request,
+                options,
+                payload,
+            } => {
                 l.extend([id(*request), d(options)]);
                 payload.push_to(&mut l);
             }
@@ -389,7 +567,10 @@ fn arity(code: u64) -> Option<(usize, usize)> {
 
 /// Shorthand for building a details/options dictionary.
 pub fn dict<const N: usize>(entries: [(&str, Value); N]) -> Dict {
-    entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 #[cfg(test)]
@@ -402,12 +583,27 @@ mod tests {
 
     #[test]
     fn round_trip_every_kind() {
-        let p = Payload { args: Some(vec![Value::Int(1)]), kwargs: Some(dict([("a", Value::Null)])) };
+        let p = Payload {
+            args: Some(vec![Value::Int(1)]),
+            kwargs: Some(dict([("a", Value::Null)])),
+        };
         let msgs = vec![
-            Message::Hello { realm: "realm1".into(), details: Dict::new() },
-            Message::Welcome { session: 9, details: Dict::new() },
-            Message::Abort { details: Dict::new(), reason: "wamp.error.no_such_realm".into() },
-            Message::Goodbye { details: Dict::new(), reason: "wamp.close.normal".into() },
+            Message::Hello {
+                realm: "realm1".into(),
+                details: Dict::new(),
+            },
+            Message::Welcome {
+                session: 9,
+                details: Dict::new(),
+            },
+            Message::Abort {
+                details: Dict::new(),
+                reason: "wamp.error.no_such_realm".into(),
+            },
+            Message::Goodbye {
+                details: Dict::new(),
+                reason: "wamp.close.normal".into(),
+            },
             Message::Error {
                 request_type: 48,
                 request: 3,
@@ -415,27 +611,83 @@ mod tests {
                 error: "a.b".into(),
                 payload: p.clone(),
             },
-            Message::Publish { request: 1, options: Dict::new(), topic: "a".into(), payload: p.clone() },
-            Message::Published { request: 1, publication: 2 },
-            Message::Subscribe { request: 1, options: Dict::new(), topic: "a".into() },
-            Message::Subscribed { request: 1, subscription: 2 },
-            Message::Unsubscribe { request: 1, subscription: 2 },
+            Message::Publish {
+                request: 1,
+                options: Dict::new(),
+                topic: "a".into(),
+                payload: p.clone(),
+            },
+            Message::Published {
+                request: 1,
+                publication: 2,
+            },
+            Message::Subscribe {
+                request: 1,
+                options: Dict::new(),
+                topic: "a".into(),
+            },
+            Message::Subscribed {
+                request: 1,
+                subscription: 2,
+            },
+            Message::Unsubscribe {
+                request: 1,
+                subscription: 2,
+            },
             Message::Unsubscribed { request: 1 },
-            Message::Event { subscription: 1, publication: 2, details: Dict::new(), payload: p.clone() },
-            Message::Call { request: 1, options: Dict::new(), procedure: "a".into(), payload: Payload::empty() },
-            Message::Cancel { request: 1, options: Dict::new() },
+            Message::Event {
+                subscription: 1,
+                publication: 2,
+                details: Dict::new(),
+                payload: p.clone(),
+            },
+            Message::Call {
+                request: 1,
+                options: Dict::new(),
+                procedure: "a".into(),
+                payload: Payload::empty(),
+            },
+            Message::Cancel {
+                request: 1,
+                options: Dict::new(),
+            },
             Message::Result {
                 request: 1,
                 details: Dict::new(),
-                payload: Payload { args: Some(vec![]), kwargs: None },
+                payload: Payload {
+                    args: Some(vec![]),
+                    kwargs: None,
+                },
             },
-            Message::Register { request: 1, options: Dict::new(), procedure: "a".into() },
-            Message::Registered { request: 1, registration: 2 },
-            Message::Unregister { request: 1, registration: 2 },
+            Message::Register {
+                request: 1,
+                options: Dict::new(),
+                procedure: "a".into(),
+            },
+            Message::Registered {
+                request: 1,
+                registration: 2,
+            },
+            Message::Unregister {
+                request: 1,
+                registration: 2,
+            },
             Message::Unregistered { request: 1 },
-            Message::Invocation { request: 1, registration: 2, details: Dict::new(), payload: p.clone() },
-            Message::Interrupt { request: 1, options: Dict::new() },
-            Message::Yield { request: 1, options: Dict::new(), payload: p },
+            Message::Invocation {
+                request: 1,
+                registration: 2,
+                details: Dict::new(),
+                payload: p.clone(),
+            },
+            Message::Interrupt {
+                request: 1,
+                options: Dict::new(),
+            },
+            Message::Yield {
+                request: 1,
+                options: Dict::new(),
+                payload: p,
+            },
         ];
         for m in msgs {
             assert_eq!(Message::from_value(m.to_value()), Ok(m));
@@ -447,24 +699,46 @@ mod tests {
         let m = Message::Yield {
             request: 1,
             options: Dict::new(),
-            payload: Payload { args: None, kwargs: Some(dict([("x", Value::Int(1))])) },
+            payload: Payload {
+                args: None,
+                kwargs: Some(dict([("x", Value::Int(1))])),
+            },
         };
-        let Value::List(l) = m.to_value() else { panic!() };
+        let Value::List(l) = m.to_value() else {
+            panic!()
+        };
         assert_eq!(l[3], Value::List(vec![]));
     }
 
     #[test]
     fn rejects_malformed() {
-        assert_eq!(Message::from_value(Value::Int(1)), Err(ProtocolError::NotAList));
-        assert_eq!(Message::from_value(list(vec![])), Err(ProtocolError::NotAList));
-        assert_eq!(Message::from_value(list(vec!["x".into()])), Err(ProtocolError::BadType));
-        assert_eq!(Message::from_value(list(vec![Value::Int(99)])), Err(ProtocolError::UnknownType(99)));
+        assert_eq!(
+            Message::from_value(Value::Int(1)),
+            Err(ProtocolError::NotAList)
+        );
+        assert_eq!(
+            Message::from_value(list(vec![])),
+            Err(ProtocolError::NotAList)
+        );
+        assert_eq!(
+            Message::from_value(list(vec!["x".into()])),
+            Err(ProtocolError::BadType)
+        );
+        assert_eq!(
+            Message::from_value(list(vec![Value::Int(99)])),
+            Err(ProtocolError::UnknownType(99))
+        );
         assert_eq!(
             Message::from_value(list(vec![Value::Int(1)])),
             Err(ProtocolError::BadLength { code: 1, len: 1 })
         );
         assert!(matches!(
-            Message::from_value(list(vec![Value::Int(16), Value::Int(0), Value::Dict(Dict::new()), "a".into()])),
+            Message::from_value(list(vec![
+                Value::Int(16),
+                Value::Int(0),
+                Value::Dict(Dict::new()),
+                "a".into()
+            ])),
             Err(ProtocolError::BadField { index: 1, .. })
         ));
         assert!(matches!(

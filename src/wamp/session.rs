@@ -66,7 +66,11 @@ pub enum Flow {
 #[derive(Debug)]
 enum State {
     Hello,
-    Established { realm: RealmHandle, id: SessionId, authrole: String },
+    Established {
+        realm: RealmHandle,
+        id: SessionId,
+        authrole: String,
+    },
     Closed,
 }
 
@@ -91,12 +95,18 @@ fn error(out: &mut Vec<Message>, request_type: u64, request: u64, err: &str, mes
         request,
         details: Dict::new(),
         error: err.to_owned(),
-        payload: Payload { args: Some(vec![Value::from(message)]), kwargs: None },
+        payload: Payload {
+            args: Some(vec![Value::from(message)]),
+            kwargs: None,
+        },
     });
 }
 
 fn features(names: &[&str]) -> Value {
-    let f: Dict = names.iter().map(|n| ((*n).to_owned(), Value::Bool(true))).collect();
+    let f: Dict = names
+        .iter()
+        .map(|n| ((*n).to_owned(), Value::Bool(true)))
+        .collect();
     Value::Dict(dict([("features", Value::Dict(f))]))
 }
 
@@ -113,7 +123,10 @@ fn opt_ids(opts: &Dict, key: &str) -> Result<Option<Vec<u64>>, String> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::List(l)) => l
             .iter()
-            .map(|v| v.as_u64().ok_or_else(|| format!("option {key} must be a list of session ids")))
+            .map(|v| {
+                v.as_u64()
+                    .ok_or_else(|| format!("option {key} must be a list of session ids"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(format!("option {key} must be a list of session ids")),
@@ -136,13 +149,21 @@ fn opt_match(opts: &Dict) -> Result<MatchPolicy, String> {
 /// Options junction does not implement yet: refused with `wamp.error.option_not_allowed`
 /// rather than silently ignored.
 fn unsupported(opts: &Dict, keys: &[&str]) -> Option<String> {
-    keys.iter().find(|k| opts.get(**k).is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)))).map(|k| format!("option {k} is not supported yet"))
+    keys.iter()
+        .find(|k| {
+            opts.get(**k)
+                .is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)))
+        })
+        .map(|k| format!("option {k} is not supported yet"))
 }
 
 impl WampSession {
     /// A session waiting for HELLO.
     pub fn new(cfg: SessionConfig) -> Self {
-        Self { cfg, state: State::Hello }
+        Self {
+            cfg,
+            state: State::Hello,
+        }
     }
 
     /// The session ID once joined.
@@ -167,7 +188,9 @@ impl WampSession {
 
     /// Leaves the realm (idempotent). Call when the connection ends for any reason.
     pub async fn leave(&mut self) {
-        if let State::Established { realm, id, .. } = std::mem::replace(&mut self.state, State::Closed) {
+        if let State::Established { realm, id, .. } =
+            std::mem::replace(&mut self.state, State::Closed)
+        {
             // If the realm is gone (shutdown), there is nothing to leave.
             let _ = realm.tx.send(RealmCmd::Leave(id)).await;
         }
@@ -202,11 +225,19 @@ impl WampSession {
     async fn hello(&mut self, realm_name: String, details: Dict, out: &mut Vec<Message>) -> Flow {
         let Some(realm) = self.cfg.realms.get(&realm_name).cloned() else {
             self.state = State::Closed;
-            return abort(out, reason::NO_SUCH_REALM, &format!("no realm named {realm_name:?}"));
+            return abort(
+                out,
+                reason::NO_SUCH_REALM,
+                &format!("no realm named {realm_name:?}"),
+            );
         };
         let roles = match details.get("roles") {
             Some(Value::Dict(r)) if !r.is_empty() => r,
-            _ => return self.protocol_violation("HELLO.Details.roles must be a non-empty dict", out).await,
+            _ => {
+                return self
+                    .protocol_violation("HELLO.Details.roles must be a non-empty dict", out)
+                    .await
+            }
         };
         if let Some(methods) = details.get("authmethods") {
             let ok = methods
@@ -224,7 +255,11 @@ impl WampSession {
         let authrole = self.cfg.anonymous_role.to_string();
         if !realm.authz.has_role(&authrole) {
             self.state = State::Closed;
-            return abort(out, reason::NO_SUCH_ROLE, &format!("realm has no role {authrole:?}"));
+            return abort(
+                out,
+                reason::NO_SUCH_ROLE,
+                &format!("realm has no role {authrole:?}"),
+            );
         }
         let authid = match details.get("authid").and_then(Value::as_str) {
             Some(a) if !a.is_empty() => a.to_owned(),
@@ -232,12 +267,30 @@ impl WampSession {
         };
         let callee_cancels = roles
             .get("callee")
-            .and_then(|c| c.as_dict()?.get("features")?.as_dict()?.get("call_canceling")?.as_bool())
+            .and_then(|c| {
+                c.as_dict()?
+                    .get("features")?
+                    .as_dict()?
+                    .get("call_canceling")?
+                    .as_bool()
+            })
             .unwrap_or(false);
         let (tx, rx) = mpsc::channel(self.cfg.outbox_messages);
         let (rtx, rrx) = oneshot::channel();
-        let info = SessionInfo { authid: authid.clone(), authrole: authrole.clone(), callee_cancels };
-        let joined = realm.tx.send(RealmCmd::Join { info, outbox: tx, reply: rtx }).await.is_ok();
+        let info = SessionInfo {
+            authid: authid.clone(),
+            authrole: authrole.clone(),
+            callee_cancels,
+        };
+        let joined = realm
+            .tx
+            .send(RealmCmd::Join {
+                info,
+                outbox: tx,
+                reply: rtx,
+            })
+            .await
+            .is_ok();
         let id = match (joined, rrx.await) {
             (true, Ok(id)) => id,
             _ => {
@@ -245,7 +298,9 @@ impl WampSession {
                 return abort(out, reason::SYSTEM_SHUTDOWN, "the realm is shutting down");
             }
         };
-        tracing::Span::current().record("realm", realm_name.as_str()).record("session", id.0);
+        tracing::Span::current()
+            .record("realm", realm_name.as_str())
+            .record("session", id.0);
         let welcome = dict([
             ("realm", Value::from(realm_name.as_str())),
             ("authid", Value::from(authid)),
@@ -276,37 +331,83 @@ impl WampSession {
                 ])),
             ),
         ]);
-        out.push(Message::Welcome { session: id.0, details: welcome });
-        self.state = State::Established { realm, id, authrole };
+        out.push(Message::Welcome {
+            session: id.0,
+            details: welcome,
+        });
+        self.state = State::Established {
+            realm,
+            id,
+            authrole,
+        };
         Flow::Joined(rx)
     }
 
     async fn established(&mut self, msg: Message, out: &mut Vec<Message>) -> Flow {
-        let State::Established { realm, id, authrole } = &self.state else { return Flow::Close };
+        let State::Established {
+            realm,
+            id,
+            authrole,
+        } = &self.state
+        else {
+            return Flow::Close;
+        };
         let (realm, id) = (realm.clone(), *id);
         let check = realm.config.uri_check;
         let grant = |uri: &str| -> Grant { realm.authz.grant(authrole, uri) };
         let cmd = match msg {
             Message::Goodbye { .. } => {
-                out.push(Message::Goodbye { details: Dict::new(), reason: reason::GOODBYE_AND_OUT.into() });
+                out.push(Message::Goodbye {
+                    details: Dict::new(),
+                    reason: reason::GOODBYE_AND_OUT.into(),
+                });
                 self.leave().await;
                 return Flow::Close;
             }
-            Message::Publish { request, options, topic, payload } => {
+            Message::Publish {
+                request,
+                options,
+                topic,
+                payload,
+            } => {
                 let t = code::PUBLISH;
                 if !uri::is_valid(&topic, MatchPolicy::Exact, check) {
-                    error(out, t, request, reason::INVALID_URI, &format!("invalid topic URI {topic:?}"));
+                    error(
+                        out,
+                        t,
+                        request,
+                        reason::INVALID_URI,
+                        &format!("invalid topic URI {topic:?}"),
+                    );
                     return Flow::Continue;
                 }
                 let g = grant(&topic);
                 if !g.allows(Action::Publish) {
                     debug!(%topic, "publish denied");
-                    error(out, t, request, reason::NOT_AUTHORIZED, &format!("not authorized to publish to {topic:?}"));
+                    error(
+                        out,
+                        t,
+                        request,
+                        reason::NOT_AUTHORIZED,
+                        &format!("not authorized to publish to {topic:?}"),
+                    );
                     return Flow::Continue;
                 }
-                let acknowledge = opt_bool(&options, "acknowledge").ok().flatten().unwrap_or(false);
+                let acknowledge = opt_bool(&options, "acknowledge")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(false);
                 let parsed = (|| -> Result<PublishRequest, String> {
-                    if let Some(e) = unsupported(&options, &["retain", "exclude_authid", "exclude_authrole", "eligible_authid", "eligible_authrole"]) {
+                    if let Some(e) = unsupported(
+                        &options,
+                        &[
+                            "retain",
+                            "exclude_authid",
+                            "exclude_authrole",
+                            "eligible_authid",
+                            "eligible_authrole",
+                        ],
+                    ) {
                         return Err(e);
                     }
                     Ok(PublishRequest {
@@ -317,7 +418,8 @@ impl WampSession {
                         exclude_me: opt_bool(&options, "exclude_me")?.unwrap_or(true),
                         exclude: opt_ids(&options, "exclude")?.unwrap_or_default(),
                         eligible: opt_ids(&options, "eligible")?,
-                        disclose: g.disclose.publisher || opt_bool(&options, "disclose_me")?.unwrap_or(false),
+                        disclose: g.disclose.publisher
+                            || opt_bool(&options, "disclose_me")?.unwrap_or(false),
                     })
                 })();
                 match parsed {
@@ -331,7 +433,11 @@ impl WampSession {
                     }
                 }
             }
-            Message::Subscribe { request, options, topic } => {
+            Message::Subscribe {
+                request,
+                options,
+                topic,
+            } => {
                 let t = code::SUBSCRIBE;
                 let policy = match opt_match(&options) {
                     Ok(p) => p,
@@ -345,20 +451,46 @@ impl WampSession {
                     return Flow::Continue;
                 }
                 if !uri::is_valid(&topic, policy, check) {
-                    error(out, t, request, reason::INVALID_URI, &format!("invalid topic URI {topic:?}"));
+                    error(
+                        out,
+                        t,
+                        request,
+                        reason::INVALID_URI,
+                        &format!("invalid topic URI {topic:?}"),
+                    );
                     return Flow::Continue;
                 }
                 if !grant(&topic).allows(Action::Subscribe) {
                     debug!(%topic, "subscribe denied");
-                    error(out, t, request, reason::NOT_AUTHORIZED, &format!("not authorized to subscribe to {topic:?}"));
+                    error(
+                        out,
+                        t,
+                        request,
+                        reason::NOT_AUTHORIZED,
+                        &format!("not authorized to subscribe to {topic:?}"),
+                    );
                     return Flow::Continue;
                 }
-                RealmCmd::Subscribe { session: id, request, topic, policy }
+                RealmCmd::Subscribe {
+                    session: id,
+                    request,
+                    topic,
+                    policy,
+                }
             }
-            Message::Unsubscribe { request, subscription } => {
-                RealmCmd::Unsubscribe { session: id, request, subscription }
-            }
-            Message::Register { request, options, procedure } => {
+            Message::Unsubscribe {
+                request,
+                subscription,
+            } => RealmCmd::Unsubscribe {
+                session: id,
+                request,
+                subscription,
+            },
+            Message::Register {
+                request,
+                options,
+                procedure,
+            } => {
                 let t = code::REGISTER;
                 let policy = match opt_match(&options) {
                     Ok(p) => p,
@@ -372,12 +504,24 @@ impl WampSession {
                     Some(Value::Str(s)) => match InvokePolicy::from_name(s) {
                         Some(p) => p,
                         None => {
-                            error(out, t, request, reason::INVALID_ARGUMENT, &format!("unknown invoke policy {s:?}"));
+                            error(
+                                out,
+                                t,
+                                request,
+                                reason::INVALID_ARGUMENT,
+                                &format!("unknown invoke policy {s:?}"),
+                            );
                             return Flow::Continue;
                         }
                     },
                     Some(_) => {
-                        error(out, t, request, reason::INVALID_ARGUMENT, "option invoke must be a string");
+                        error(
+                            out,
+                            t,
+                            request,
+                            reason::INVALID_ARGUMENT,
+                            "option invoke must be a string",
+                        );
                         return Flow::Continue;
                     }
                 };
@@ -386,34 +530,80 @@ impl WampSession {
                     return Flow::Continue;
                 }
                 if !uri::is_valid(&procedure, policy, check) {
-                    error(out, t, request, reason::INVALID_URI, &format!("invalid procedure URI {procedure:?}"));
+                    error(
+                        out,
+                        t,
+                        request,
+                        reason::INVALID_URI,
+                        &format!("invalid procedure URI {procedure:?}"),
+                    );
                     return Flow::Continue;
                 }
                 if !grant(&procedure).allows(Action::Register) {
                     debug!(%procedure, "register denied");
-                    error(out, t, request, reason::NOT_AUTHORIZED, &format!("not authorized to register {procedure:?}"));
+                    error(
+                        out,
+                        t,
+                        request,
+                        reason::NOT_AUTHORIZED,
+                        &format!("not authorized to register {procedure:?}"),
+                    );
                     return Flow::Continue;
                 }
-                RealmCmd::Register { session: id, request, procedure, policy, invoke }
+                RealmCmd::Register {
+                    session: id,
+                    request,
+                    procedure,
+                    policy,
+                    invoke,
+                }
             }
-            Message::Unregister { request, registration } => {
-                RealmCmd::Unregister { session: id, request, registration }
-            }
-            Message::Call { request, options, procedure, payload } => {
+            Message::Unregister {
+                request,
+                registration,
+            } => RealmCmd::Unregister {
+                session: id,
+                request,
+                registration,
+            },
+            Message::Call {
+                request,
+                options,
+                procedure,
+                payload,
+            } => {
                 let t = code::CALL;
                 if !uri::is_valid(&procedure, MatchPolicy::Exact, check) {
-                    error(out, t, request, reason::INVALID_URI, &format!("invalid procedure URI {procedure:?}"));
+                    error(
+                        out,
+                        t,
+                        request,
+                        reason::INVALID_URI,
+                        &format!("invalid procedure URI {procedure:?}"),
+                    );
                     return Flow::Continue;
                 }
                 let g = grant(&procedure);
                 if !g.allows(Action::Call) {
                     debug!(%procedure, "call denied");
-                    error(out, t, request, reason::NOT_AUTHORIZED, &format!("not authorized to call {procedure:?}"));
+                    error(
+                        out,
+                        t,
+                        request,
+                        reason::NOT_AUTHORIZED,
+                        &format!("not authorized to call {procedure:?}"),
+                    );
                     return Flow::Continue;
                 }
                 let timeout = options.get("timeout").and_then(Value::as_u64).unwrap_or(0);
                 if timeout != 0 {
-                    error(out, t, request, reason::OPTION_NOT_ALLOWED, "option timeout is not supported yet");
+                    error(
+                        out,
+                        t,
+                        request,
+                        reason::OPTION_NOT_ALLOWED,
+                        "option timeout is not supported yet",
+                    );
                     return Flow::Continue;
                 }
                 let disclose = match opt_bool(&options, "disclose_me") {
@@ -423,27 +613,71 @@ impl WampSession {
                         return Flow::Continue;
                     }
                 };
-                RealmCmd::Call(id, CallRequest { request, procedure, payload, disclose })
+                RealmCmd::Call(
+                    id,
+                    CallRequest {
+                        request,
+                        procedure,
+                        payload,
+                        disclose,
+                    },
+                )
             }
             Message::Cancel { request, options } => {
-                let mode = options.get("mode").and_then(Value::as_str).unwrap_or("killnowait").to_owned();
+                let mode = options
+                    .get("mode")
+                    .and_then(Value::as_str)
+                    .unwrap_or("killnowait")
+                    .to_owned();
                 if !matches!(mode.as_str(), "skip" | "kill" | "killnowait") {
-                    error(out, code::CANCEL, request, reason::INVALID_ARGUMENT, &format!("unknown cancel mode {mode:?}"));
+                    error(
+                        out,
+                        code::CANCEL,
+                        request,
+                        reason::INVALID_ARGUMENT,
+                        &format!("unknown cancel mode {mode:?}"),
+                    );
                     return Flow::Continue;
                 }
-                RealmCmd::Cancel { session: id, request, mode }
+                RealmCmd::Cancel {
+                    session: id,
+                    request,
+                    mode,
+                }
             }
-            Message::Yield { request, payload, .. } => RealmCmd::Yield { session: id, request, payload },
-            Message::Error { request_type: code::INVOCATION, request, details, error, payload } => {
-                RealmCmd::InvocationError { session: id, request, error, details, payload }
-            }
+            Message::Yield {
+                request, payload, ..
+            } => RealmCmd::Yield {
+                session: id,
+                request,
+                payload,
+            },
+            Message::Error {
+                request_type: code::INVOCATION,
+                request,
+                details,
+                error,
+                payload,
+            } => RealmCmd::InvocationError {
+                session: id,
+                request,
+                error,
+                details,
+                payload,
+            },
             other => {
-                let why = format!("message type {} is not allowed from a client here", other.code());
+                let why = format!(
+                    "message type {} is not allowed from a client here",
+                    other.code()
+                );
                 return self.protocol_violation(&why, out).await;
             }
         };
         if realm.tx.send(cmd).await.is_err() {
-            out.push(Message::Goodbye { details: Dict::new(), reason: reason::SYSTEM_SHUTDOWN.into() });
+            out.push(Message::Goodbye {
+                details: Dict::new(),
+                reason: reason::SYSTEM_SHUTDOWN.into(),
+            });
             self.state = State::Closed;
             return Flow::Close;
         }
@@ -465,4 +699,3 @@ fn random_authid() -> String {
     }
     s
 }
-

@@ -8,7 +8,9 @@ use crate::config::{MatchPolicy, UriCheck};
 
 fn component_ok(c: &str, check: UriCheck) -> bool {
     match check {
-        UriCheck::Strict => c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        UriCheck::Strict => c
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
         UriCheck::Loose => !c.chars().any(|ch| ch.is_whitespace() || ch == '#'),
     }
 }
