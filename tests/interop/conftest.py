@@ -11,6 +11,7 @@ Fixtures:
 import copy
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -86,6 +87,8 @@ def require_binary():
         pytest.fail(f"junction binary not found at {JUNCTION} (run `cargo build --release`)")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
 # Routers alive right now, so that a failing test can show their logs.
 _LIVE_ROUTERS = []
 
@@ -105,6 +108,7 @@ class Router:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, "NO_COLOR": "1"},
         )
         self.returncode = None
         _LIVE_ROUTERS.append(self)
@@ -115,7 +119,7 @@ class Router:
             data = self.log_path.read_bytes()
         except OSError:
             return "<no log>"
-        text = data.decode("utf-8", "replace")
+        text = _ANSI.sub("", data.decode("utf-8", "replace"))
         return text if len(text) <= tail else "...\n" + text[-tail:]
 
     def _wait_listening(self):

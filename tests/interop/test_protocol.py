@@ -89,6 +89,36 @@ def test_goodbye_is_answered(router):
     run(body())
 
 
+def test_subscription_ids_shared_per_topic(router):
+    """The broker returns the same subscription id to every subscriber of a topic
+    (and to a session that subscribes twice), and delivers each event once."""
+
+    async def body():
+        a = await RawWamp.open(router.url)
+        b = await RawWamp.open(router.url)
+        await a.hello()
+        await b.hello()
+        await a.send([SUBSCRIBE, 1, {}, "com.example.shared"])
+        ra = await a.recv()
+        await a.send([SUBSCRIBE, 2, {}, "com.example.shared"])
+        ra2 = await a.recv()
+        await b.send([SUBSCRIBE, 1, {}, "com.example.shared"])
+        rb = await b.recv()
+        assert ra[:2] == [SUBSCRIBED, 1] and ra2[:2] == [SUBSCRIBED, 2] and rb[:2] == [SUBSCRIBED, 1], (ra, ra2, rb)
+        assert ra[2] == ra2[2] == rb[2], f"subscription ids differ: {ra[2]}, {ra2[2]}, {rb[2]}"
+        await b.send([PUBLISH, 7, {"acknowledge": True}, "com.example.shared", ["once"]])
+        assert (await b.recv())[:2] == [PUBLISHED, 7]
+        ev = await a.recv()
+        assert ev[0] == 36 and ev[1] == ra[2] and ev[4] == ["once"], ev
+        await a.send([PUBLISH, 8, {"acknowledge": True}, "com.example.other", []])
+        nxt = await a.recv()
+        assert nxt[:2] == [PUBLISHED, 8], f"second EVENT for one publication: {nxt!r}"
+        await a.close()
+        await b.close()
+
+    run(body())
+
+
 # --------------------------------------------------------------------------
 # Invalid URIs: ERROR wamp.error.invalid_uri, the session stays usable
 
