@@ -128,9 +128,13 @@ def test_unsubscribe_stops_events(router):
             await pub.publish("com.example.unsub", "before", options=ACK)
             args, _, _ = await next_item(q)
             assert args == ("before",)
+            sentinel, _ = await _subscribe_queue(sub, "com.example.unsub.sentinel")
             await subscription.unsubscribe()
             await pub.publish("com.example.unsub", "after", options=ACK)
-            await assert_empty(q)
+            await pub.publish("com.example.unsub.sentinel", "sentinel", options=ACK)
+            # events from one publisher to one subscriber keep their order
+            assert (await next_item(sentinel))[0] == ("sentinel",)
+            assert q.empty(), f"event after unsubscribe: {q.get_nowait()!r}"
 
     run(body())
 
