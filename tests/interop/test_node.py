@@ -100,6 +100,16 @@ def test_check_typo_in_nested_key(tmp_path):
     assert "publsh" in out, out
 
 
+def test_check_sample_config(tmp_path):
+    """junction accepts the repository's sample node configuration."""
+    src = REPO / "node-config"
+    assert (src / "config.json").is_file(), f"{src}/config.json is missing"
+    dst = tmp_path / "node-config"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.redb", "node.pid", "*.log"))
+    p = junction("check", "--cbdir", str(dst))
+    assert p.returncode == 0, f"exit {p.returncode}"
+
+
 def test_check_invalid_json(tmp_path):
     d = tmp_path / "node"
     d.mkdir()
