@@ -16,8 +16,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -28,10 +27,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, Instrument};
 
+use super::wamp_conn::{self, ConnTiming, EndReason, Inbound, WampFrames};
 use crate::config::WebSocketOptions;
-use crate::router::Outgoing;
-use crate::wamp::session::{Flow, SessionConfig, WampSession};
-use crate::wamp::Message;
+use crate::router::SharedEvent;
+use crate::wamp::session::{SessionConfig, WampSession};
 use crate::wire::{self, Serializer};
 
 /// Initial read buffer per connection; tungstenite grows it on demand (its default is 128 KiB,
@@ -39,8 +38,6 @@ use crate::wire::{self, Serializer};
 const READ_BUFFER: usize = 4 * 1024;
 /// Outgoing bytes buffered before tungstenite writes to the socket.
 const WRITE_BUFFER: usize = 64 * 1024;
-/// Most outbox items written per flush.
-const MAX_BATCH: usize = 256;
 
 /// A negotiated WAMP WebSocket subprotocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,7 +251,19 @@ fn upgrade(
                         serializer: Serializer::Json,
                         batched: false,
                     });
-                    run_wamp(ws, proto, &ep2, cancel, deadline).await;
+                    let timing = ConnTiming {
+                        hello_deadline: deadline,
+                        ping_every: ep2.options.auto_ping_interval,
+                        ping_timeout: ep2.options.auto_ping_timeout,
+                        close_wait: ep2.options.close_handshake_timeout,
+                    };
+                    let session = WampSession::new(ep2.session.clone());
+                    let frames = WsFrames {
+                        ws,
+                        proto,
+                        batch: Vec::new(),
+                    };
+                    wamp_conn::run(frames, proto.serializer, session, timing, cancel).await;
                 }
                 Err(e) => debug!(error = %e, "websocket upgrade failed"),
             }
@@ -278,236 +287,116 @@ fn upgrade(
     r
 }
 
-/// Frames encoded WAMP bytes as a WebSocket message of the right kind.
-fn ws_frame(ser: Serializer, bytes: Bytes) -> WsMessage {
-    if ser.is_text() {
-        match Utf8Bytes::try_from(bytes) {
-            Ok(t) => WsMessage::Text(t),
-            // The JSON encoder only writes UTF-8; never reached.
-            Err(_) => WsMessage::Binary(Bytes::new()),
-        }
-    } else {
-        WsMessage::Binary(bytes)
-    }
-}
-
-async fn recv_outbox(rx: &mut Option<mpsc::Receiver<Outgoing>>, buf: &mut Vec<Outgoing>) -> usize {
-    match rx {
-        Some(rx) => rx.recv_many(buf, MAX_BATCH).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Why a WAMP WebSocket connection ended (logged once at the end of the task).
-#[derive(Debug, thiserror::Error)]
-enum EndReason {
-    #[error("peer closed the connection")]
-    PeerClosed,
-    #[error("session closed")]
-    SessionClosed,
-    #[error("router shutdown")]
-    Shutdown,
-    #[error("message too big")]
-    TooBig,
-    #[error("no HELLO before the open handshake timeout")]
-    HelloTimeout,
-    #[error("no pong within auto_ping_timeout")]
-    PingTimeout,
-    #[error("outbox overflow: the session was dropped by its realm")]
-    Dropped,
-    #[error("websocket error")]
-    Ws(#[source] WsError),
-}
-
-/// Writes queued WAMP messages with one flush.
-struct Writer<'a, S> {
-    sink: &'a mut S,
-    proto: Subprotocol,
-    batch_buf: Vec<Bytes>,
-}
-
-impl<S> Writer<'_, S>
-where
-    S: futures_util::Sink<WsMessage, Error = WsError> + Unpin,
-{
-    fn encode_msg(&self, m: &Message) -> Bytes {
-        self.proto.serializer.encode_to_bytes(&m.to_value())
-    }
-
-    async fn push_event(&mut self, ev: &crate::router::SharedEvent) -> Result<(), WsError> {
-        let ser = self.proto.serializer;
-        if ser == Serializer::Json && !self.proto.batched {
-            self.sink
-                .feed(WsMessage::Text(ev.json_text().clone()))
-                .await
-        } else {
-            self.push(ev.encoded(ser).clone()).await
-        }
-    }
-
-    async fn push(&mut self, bytes: Bytes) -> Result<(), WsError> {
-        if self.proto.batched {
-            self.batch_buf.push(bytes);
-            Ok(())
-        } else {
-            self.sink.feed(ws_frame(self.proto.serializer, bytes)).await
-        }
-    }
-
-    async fn finish(&mut self) -> Result<(), WsError> {
-        if !self.batch_buf.is_empty() {
-            let mut out = Vec::new();
-            wire::encode_batched(self.proto.serializer, &self.batch_buf, &mut out);
-            self.batch_buf.clear();
-            self.sink
-                .feed(ws_frame(self.proto.serializer, Bytes::from(out)))
-                .await?;
-        }
-        self.sink.flush().await
-    }
-
-    async fn write_msgs(&mut self, msgs: &mut Vec<Message>) -> Result<(), WsError> {
-        for m in msgs.drain(..) {
-            let b = self.encode_msg(&m);
-            self.push(b).await?;
-        }
-        self.finish().await
-    }
-
-    async fn write_outbox(&mut self, items: &mut Vec<Outgoing>) -> Result<(), WsError> {
-        for item in items.drain(..) {
-            match item {
-                Outgoing::Msg(m) => {
-                    let b = self.encode_msg(&m);
-                    self.push(b).await?;
-                }
-                Outgoing::Event(ev) => self.push_event(&ev).await?,
-            }
-        }
-        self.finish().await
-    }
-}
-
-/// Runs one WAMP session over an established WebSocket.
-async fn run_wamp<S>(
+/// WAMP framing over a tungstenite WebSocket.
+struct WsFrames<S> {
     ws: WebSocketStream<S>,
     proto: Subprotocol,
-    ep: &WsEndpoint,
-    cancel: CancellationToken,
-    hello_deadline: Instant,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let (mut sink, mut stream) = ws.split();
-    let mut session = WampSession::new(ep.session.clone());
-    let mut outbox: Option<mpsc::Receiver<Outgoing>> = None;
-    let mut out: Vec<Message> = Vec::new();
-    let mut items: Vec<Outgoing> = Vec::new();
-    let ser = proto.serializer;
-    let ping_every = ep.options.auto_ping_interval;
-    let ping_timeout = ep.options.auto_ping_timeout;
-    let mut next_ping = ping_every.map(|d| Instant::now() + d);
-    let mut pong_due: Option<Instant> = None;
-    let far = Instant::now() + Duration::from_secs(86400 * 365);
+    batch: Vec<Bytes>,
+}
 
-    let end: EndReason = loop {
-        let timer = [
-            (!session.is_established()).then_some(hello_deadline),
-            next_ping,
-            pong_due,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(far);
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => {
-                session.shutdown(&mut out).await;
-                let mut w = Writer { sink: &mut sink, proto, batch_buf: Vec::new() };
-                let _ = w.write_msgs(&mut out).await;
-                break EndReason::Shutdown;
+impl<S> WsFrames<S> {
+    fn frame(&self, bytes: Bytes) -> WsMessage {
+        if self.proto.serializer.is_text() {
+            match Utf8Bytes::try_from(bytes) {
+                Ok(t) => WsMessage::Text(t),
+                // The JSON encoder only writes UTF-8; never reached.
+                Err(_) => WsMessage::Binary(Bytes::new()),
             }
-            n = recv_outbox(&mut outbox, &mut items) => {
-                if n == 0 {
-                    break EndReason::Dropped;
-                }
-                let mut w = Writer { sink: &mut sink, proto, batch_buf: Vec::new() };
-                if let Err(e) = w.write_outbox(&mut items).await {
-                    break EndReason::Ws(e);
-                }
-            }
-            () = sleep_until(timer) => {
-                let now = Instant::now();
-                if !session.is_established() && now >= hello_deadline {
-                    break EndReason::HelloTimeout;
-                }
-                if pong_due.is_some_and(|d| now >= d) {
-                    break EndReason::PingTimeout;
-                }
-                if let Some(at) = next_ping {
-                    if now >= at {
-                        next_ping = ping_every.map(|d| now + d);
-                        if pong_due.is_none() {
-                            pong_due = ping_timeout.map(|d| now + d);
-                        }
-                        let payload = Bytes::copy_from_slice(&rand::random::<[u8; 4]>());
-                        if let Err(e) = sink.send(WsMessage::Ping(payload)).await {
-                            break EndReason::Ws(e);
-                        }
-                    }
-                }
-            }
-            frame = stream.next() => {
-                let data = match frame {
-                    None | Some(Ok(WsMessage::Close(_))) => break EndReason::PeerClosed,
-                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                        debug!(size, max_size, "message too big");
-                        break EndReason::TooBig;
-                    }
-                    Some(Err(e)) => break EndReason::Ws(e),
-                    Some(Ok(WsMessage::Text(t))) => Bytes::from(t),
-                    Some(Ok(WsMessage::Binary(b))) => b,
-                    Some(Ok(WsMessage::Pong(_))) => { pong_due = None; continue; }
-                    Some(Ok(WsMessage::Ping(_))) => {
-                        // tungstenite queued the pong; push it out now.
-                        if let Err(e) = sink.flush().await { break EndReason::Ws(e); }
-                        continue;
-                    }
-                    Some(Ok(WsMessage::Frame(_))) => continue,
-                };
-                let flow = handle_payload(&mut session, ser, proto.batched, &data, &mut out).await;
-                let mut w = Writer { sink: &mut sink, proto, batch_buf: Vec::new() };
-                if let Err(e) = w.write_msgs(&mut out).await {
-                    break EndReason::Ws(e);
-                }
-                match flow {
-                    Flow::Continue => {}
-                    Flow::Joined(rx) => outbox = Some(rx),
-                    Flow::Close => break EndReason::SessionClosed,
-                }
-            }
+        } else {
+            WsMessage::Binary(bytes)
         }
-    };
-    session.leave().await;
-    let close = match &end {
-        EndReason::TooBig => Some((CloseCode::Size, "message too big")),
-        EndReason::Shutdown => Some((CloseCode::Away, "router shutting down")),
-        EndReason::HelloTimeout => Some((CloseCode::Policy, "open handshake timeout")),
-        EndReason::PingTimeout => Some((CloseCode::Away, "auto ping timeout")),
-        EndReason::SessionClosed => Some((CloseCode::Normal, "session closed")),
-        EndReason::Dropped => Some((CloseCode::Again, "outbox overflow")),
-        EndReason::PeerClosed | EndReason::Ws(_) => None,
-    };
-    if let Some((code, reason)) = close {
+    }
+}
+
+impl<S> WampFrames for WsFrames<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    async fn recv(&mut self) -> Inbound {
+        match self.ws.next().await {
+            None | Some(Ok(WsMessage::Close(_))) => Inbound::Closed,
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                Inbound::TooBig {
+                    size,
+                    max: max_size,
+                }
+            }
+            Some(Err(e)) => Inbound::Failed(e.to_string()),
+            Some(Ok(WsMessage::Text(t))) => Inbound::Data(Bytes::from(t)),
+            Some(Ok(WsMessage::Binary(b))) => Inbound::Data(b),
+            Some(Ok(WsMessage::Pong(_))) => Inbound::Pong,
+            Some(Ok(WsMessage::Ping(_))) => {
+                // tungstenite queued the pong; push it out now.
+                match self.ws.flush().await {
+                    Ok(()) => Inbound::Nothing,
+                    Err(e) => Inbound::Failed(e.to_string()),
+                }
+            }
+            Some(Ok(WsMessage::Frame(_))) => Inbound::Nothing,
+        }
+    }
+
+    async fn feed(&mut self, msg: Bytes) -> Result<(), String> {
+        if self.proto.batched {
+            self.batch.push(msg);
+            return Ok(());
+        }
+        let frame = self.frame(msg);
+        self.ws.feed(frame).await.map_err(|e| e.to_string())
+    }
+
+    async fn feed_event(&mut self, ev: &SharedEvent, ser: Serializer) -> Result<(), String> {
+        if ser == Serializer::Json && !self.proto.batched {
+            self.ws
+                .feed(WsMessage::Text(ev.json_text().clone()))
+                .await
+                .map_err(|e| e.to_string())
+        } else {
+            self.feed(ev.encoded(ser).clone()).await
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), String> {
+        if !self.batch.is_empty() {
+            let mut out = Vec::new();
+            wire::encode_batched(self.proto.serializer, &self.batch, &mut out);
+            self.batch.clear();
+            let frame = self.frame(Bytes::from(out));
+            self.ws.feed(frame).await.map_err(|e| e.to_string())?;
+        }
+        self.ws.flush().await.map_err(|e| e.to_string())
+    }
+
+    async fn ping(&mut self) -> Result<(), String> {
+        let payload = Bytes::copy_from_slice(&rand::random::<[u8; 4]>());
+        self.ws
+            .send(WsMessage::Ping(payload))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn close(&mut self, reason: &EndReason, wait: Duration) {
+        let close = match reason {
+            EndReason::TooBig => Some((CloseCode::Size, "message too big")),
+            EndReason::Shutdown => Some((CloseCode::Away, "router shutting down")),
+            EndReason::HelloTimeout => Some((CloseCode::Policy, "open handshake timeout")),
+            EndReason::PingTimeout => Some((CloseCode::Away, "auto ping timeout")),
+            EndReason::SessionClosed => Some((CloseCode::Normal, "session closed")),
+            EndReason::Dropped => Some((CloseCode::Again, "outbox overflow")),
+            EndReason::PeerClosed | EndReason::Failed(_) => None,
+        };
+        let Some((code, text)) = close else {
+            let _ = self.ws.close(None).await;
+            return;
+        };
         let frame = CloseFrame {
             code,
-            reason: Utf8Bytes::from_static(reason),
+            reason: Utf8Bytes::from_static(text),
         };
-        if sink.send(WsMessage::Close(Some(frame))).await.is_ok() {
+        if self.ws.send(WsMessage::Close(Some(frame))).await.is_ok() {
             // Wait briefly for the peer's close frame (the close handshake).
-            let _ = tokio::time::timeout(ep.options.close_handshake_timeout, async {
-                while let Some(Ok(m)) = stream.next().await {
+            let _ = tokio::time::timeout(wait, async {
+                while let Some(Ok(m)) = self.ws.next().await {
                     if matches!(m, WsMessage::Close(_)) {
                         break;
                     }
@@ -515,51 +404,13 @@ async fn run_wamp<S>(
             })
             .await;
         }
-    } else {
-        let _ = sink.close().await;
     }
-    match &end {
-        EndReason::Ws(e) => debug!(reason = %end, error = %e, "connection ended"),
-        _ => debug!(reason = %end, "connection ended"),
-    }
-}
 
-/// Decodes one WebSocket message (one WAMP message, or a batch) and hands it to the session.
-async fn handle_payload(
-    session: &mut WampSession,
-    ser: Serializer,
-    batched: bool,
-    data: &[u8],
-    out: &mut Vec<Message>,
-) -> Flow {
-    let parts: Vec<&[u8]> = if batched {
-        match wire::split_batched(ser, data) {
-            Ok(p) => p,
-            Err(e) => {
-                return session
-                    .protocol_violation(&format!("bad batch: {e}"), out)
-                    .await
-            }
-        }
-    } else {
-        vec![data]
-    };
-    let mut flow = Flow::Continue;
-    for part in parts {
-        let msg = match ser
-            .decode(part)
-            .map_err(|e| e.to_string())
-            .and_then(|v| Message::from_value(v).map_err(|e| e.to_string()))
-        {
-            Ok(m) => m,
-            Err(e) => return session.protocol_violation(&e, out).await,
-        };
-        tracing::trace!(?msg, "received");
-        match session.handle(msg, out).await {
-            Flow::Continue => {}
-            Flow::Joined(rx) => flow = Flow::Joined(rx),
-            Flow::Close => return Flow::Close,
+    fn split<'a>(&self, data: &'a [u8]) -> Result<Vec<&'a [u8]>, wire::DecodeError> {
+        if self.proto.batched {
+            wire::split_batched(self.proto.serializer, data)
+        } else {
+            Ok(vec![data])
         }
     }
-    flow
 }
