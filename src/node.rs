@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, field, info, info_span, warn, Instrument};
 
-use crate::config::{IpVersion, NodeConfig, TcpEndpoint, TransportConfig};
+use crate::config::{Endpoint, IpVersion, NodeConfig, TcpEndpoint, TransportConfig};
 use crate::router::RealmHandle;
 use crate::transport::websocket::{self, WsEndpoint};
 use crate::wamp::session::{RealmMap, SessionConfig};
@@ -118,16 +118,19 @@ impl Node {
                 let path = format!("workers[{w}].transports[{t}]");
                 match transport {
                     TransportConfig::WebSocket(ws) => {
-                        let (listener, addr) = match bind(&ws.endpoint) {
+                        let Endpoint::Tcp(tcp_ep) = &ws.endpoint else {
+                            continue;
+                        };
+                        let (listener, addr) = match bind(tcp_ep) {
                             Ok(x) => x,
                             Err(source) => {
                                 node.abort().await;
                                 return Err(NodeError::Bind {
                                     addr: SocketAddr::new(
-                                        ws.endpoint
+                                        tcp_ep
                                             .interface
                                             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-                                        ws.endpoint.port,
+                                        tcp_ep.port,
                                     ),
                                     transport: path,
                                     source,
@@ -149,6 +152,7 @@ impl Node {
                         node.listeners.push((path.clone(), addr));
                         accepts.push((listener, ep));
                     }
+                    _ => continue,
                 }
             }
         }

@@ -47,12 +47,14 @@ fn config(options: WebSocketOptions) -> NodeConfig {
             }],
             transports: vec![TransportConfig::WebSocket(WebSocketTransport {
                 id: None,
-                endpoint: TcpEndpoint {
+                endpoint: Endpoint::Tcp(TcpEndpoint {
                     port: 0,
                     interface: Some("127.0.0.1".parse().unwrap()),
                     backlog: 128,
                     version: IpVersion::V4,
-                },
+                    tls: None,
+                }),
+                max_connections: None,
                 path: Some("/ws".into()),
                 serializers: vec![
                     junction::wire::Serializer::Json,

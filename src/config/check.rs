@@ -442,7 +442,9 @@ impl<'e> Checker<'e> {
         }
         if realms_ok {
             for (transport, role_path) in transports.iter().zip(role_refs) {
-                let TransportConfig::WebSocket(ws) = transport;
+                let TransportConfig::WebSocket(ws) = transport else {
+                    continue;
+                };
                 let role = &ws.anonymous_role;
                 let defined = realms
                     .iter()
@@ -745,7 +747,8 @@ impl<'e> Checker<'e> {
         let (anonymous_role, role_path) = anonymous?;
         let transport = WebSocketTransport {
             id,
-            endpoint: endpoint?,
+            endpoint: crate::config::Endpoint::Tcp(endpoint?),
+            max_connections: None,
             path: url_path,
             serializers,
             options: options?,
@@ -961,6 +964,7 @@ impl<'e> Checker<'e> {
             interface,
             backlog,
             version,
+            tls: None,
         })
     }
 

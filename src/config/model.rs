@@ -114,6 +114,194 @@ pub struct Disclose {
 pub enum TransportConfig {
     /// `type: "websocket"`.
     WebSocket(WebSocketTransport),
+    /// `type: "rawsocket"`.
+    RawSocket(RawSocketTransport),
+    /// `type: "web"`.
+    Web(WebTransport),
+    /// `type: "universal"`: one port, protocol sniffed per connection.
+    Universal(UniversalTransport),
+}
+
+/// A listening endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    /// `type: "tcp"` (optionally with `tls`).
+    Tcp(TcpEndpoint),
+    /// `type: "unix"`.
+    Unix(UnixEndpoint),
+}
+
+impl Endpoint {
+    /// The TCP endpoint, if this is one.
+    pub fn tcp(&self) -> Option<&TcpEndpoint> {
+        match self {
+            Endpoint::Tcp(t) => Some(t),
+            Endpoint::Unix(_) => None,
+        }
+    }
+}
+
+/// A Unix-domain socket endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnixEndpoint {
+    /// `path` (relative paths are resolved against the node directory).
+    pub path: PathBuf,
+    /// `backlog` (default 1024).
+    pub backlog: u32,
+}
+
+/// `endpoint.tls`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    /// `key`: PEM private key file (resolved against the node directory).
+    pub key: PathBuf,
+    /// `certificate`: PEM certificate file.
+    pub certificate: PathBuf,
+    /// `chain_certificates`: intermediate certificates sent after `certificate`.
+    pub chain_certificates: Vec<PathBuf>,
+    /// `ca_certificates`: when non-empty, clients must present a certificate signed by one.
+    pub ca_certificates: Vec<PathBuf>,
+    /// `ciphers`: IANA/OpenSSL cipher suite names, mapped to rustls suites (`None` = rustls
+    /// defaults).
+    pub ciphers: Option<Vec<String>>,
+    /// Minimum protocol version (`min_version`, junction extension: "1.2" default or "1.3").
+    pub min_version: TlsVersion,
+}
+
+/// TLS protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    #[default]
+    V1_2,
+    /// TLS 1.3.
+    V1_3,
+}
+
+/// RawSocket settings (standalone transport or the `rawsocket` key of a universal one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSocketSettings {
+    /// `serializers` (default all four).
+    pub serializers: Vec<Serializer>,
+    /// `options.max_message_size` in bytes (default 16 MiB = 2^24, the RawSocket maximum).
+    pub max_message_size: usize,
+    /// Role of anonymous sessions (`auth.anonymous.role`, default "anonymous").
+    pub anonymous_role: String,
+    /// `options.open_handshake_timeout` (ms; default 10 s): handshake + HELLO deadline.
+    pub open_handshake_timeout: Duration,
+    /// `options.auto_ping_interval` (ms; junction sends RawSocket PINGs; `None` = off).
+    pub auto_ping_interval: Option<Duration>,
+    /// `options.auto_ping_timeout` (ms; `None` = off).
+    pub auto_ping_timeout: Option<Duration>,
+    /// `options.outbox_messages` (junction extension, default 1024).
+    pub outbox_messages: usize,
+}
+
+impl Default for RawSocketSettings {
+    fn default() -> Self {
+        Self {
+            serializers: Serializer::ALL.to_vec(),
+            max_message_size: 1 << 24,
+            anonymous_role: "anonymous".into(),
+            open_handshake_timeout: Duration::from_secs(10),
+            auto_ping_interval: None,
+            auto_ping_timeout: None,
+            outbox_messages: 1024,
+        }
+    }
+}
+
+/// A standalone `rawsocket` transport.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSocketTransport {
+    /// `id`.
+    pub id: Option<String>,
+    /// `endpoint` (tcp, with optional tls, or unix).
+    pub endpoint: Endpoint,
+    /// Settings.
+    pub settings: RawSocketSettings,
+    /// `max_connections` (junction extension; `None` = unlimited).
+    pub max_connections: Option<usize>,
+}
+
+/// WebSocket settings of one path (universal `websocket` map, or a web `websocket` service).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSocketSettings {
+    /// `serializers`.
+    pub serializers: Vec<Serializer>,
+    /// `options`.
+    pub options: WebSocketOptions,
+    /// Role of anonymous sessions.
+    pub anonymous_role: String,
+}
+
+/// One service of a web path map.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebService {
+    /// `type: "static"`.
+    Static(StaticService),
+    /// `type: "redirect"`: 302 to `url`.
+    Redirect {
+        /// Target URL.
+        url: String,
+    },
+    /// `type: "json"`: serve `value` as application/json.
+    Json {
+        /// The document.
+        value: serde_json::Value,
+    },
+    /// `type: "nodeinfo"`: a page describing the node.
+    NodeInfo,
+    /// `type: "websocket"`: WAMP over WebSocket on this path.
+    WebSocket(WebSocketSettings),
+}
+
+/// `type: "static"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticService {
+    /// `directory`, resolved against the node directory (as Crossbar: `..` is the app dir).
+    pub directory: PathBuf,
+    /// `options.enable_directory_listing` (default false).
+    pub enable_directory_listing: bool,
+    /// `options.mime_types`: extension (with dot, e.g. ".wasm") → MIME type overrides.
+    pub mime_types: std::collections::BTreeMap<String, String>,
+    /// `options.cache_timeout` in seconds (Cache-Control max-age; `None` = no header).
+    pub cache_timeout: Option<u64>,
+    /// `options.default_file` (default "index.html").
+    pub default_file: String,
+}
+
+/// A web path map: first path component → service; `"/"` is the root.
+pub type WebPaths = std::collections::BTreeMap<String, WebService>;
+
+/// A standalone `web` transport.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebTransport {
+    /// `id`.
+    pub id: Option<String>,
+    /// `endpoint`.
+    pub endpoint: Endpoint,
+    /// `paths`.
+    pub paths: WebPaths,
+    /// `max_connections` (junction extension).
+    pub max_connections: Option<usize>,
+}
+
+/// A `universal` transport: RawSocket, MQTT, WebSocket and web on one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UniversalTransport {
+    /// `id`.
+    pub id: Option<String>,
+    /// `endpoint`.
+    pub endpoint: Endpoint,
+    /// `rawsocket` (`None`: RawSocket connections are refused).
+    pub rawsocket: Option<RawSocketSettings>,
+    /// `websocket`: first path component → settings.
+    pub websocket: std::collections::BTreeMap<String, WebSocketSettings>,
+    /// `web.paths` (`None`: plain HTTP gets 404 except WebSocket paths).
+    pub web: Option<WebPaths>,
+    /// `max_connections` (junction extension).
+    pub max_connections: Option<usize>,
 }
 
 /// A `websocket` transport.
@@ -122,7 +310,9 @@ pub struct WebSocketTransport {
     /// `id`, if given.
     pub id: Option<String>,
     /// `endpoint`.
-    pub endpoint: TcpEndpoint,
+    pub endpoint: Endpoint,
+    /// `max_connections` (junction extension).
+    pub max_connections: Option<usize>,
     /// The HTTP path that upgrades: the path of `url` when given, else `None` (any path, as
     /// Crossbar's standalone websocket transport).
     pub path: Option<String>,
@@ -147,6 +337,8 @@ pub struct TcpEndpoint {
     pub backlog: u32,
     /// `version` 4 or 6 (default 4).
     pub version: IpVersion,
+    /// `tls`, if the endpoint is encrypted.
+    pub tls: Option<TlsConfig>,
 }
 
 /// IP version of a TCP endpoint.

@@ -47,7 +47,9 @@ fn transport0(config: &mut Value) -> &mut Value {
 }
 
 fn websocket(node: &NodeConfig, worker: usize, transport: usize) -> &WebSocketTransport {
-    let TransportConfig::WebSocket(ws) = &node.routers[worker].transports[transport];
+    let TransportConfig::WebSocket(ws) = &node.routers[worker].transports[transport] else {
+        panic!("not a websocket transport")
+    };
     ws
 }
 
@@ -79,10 +81,10 @@ fn default_config_parses() {
         }]
     );
     let ws = websocket(&node, 0, 0);
-    assert_eq!(ws.endpoint.port, 8080);
-    assert_eq!(ws.endpoint.interface, None);
-    assert_eq!(ws.endpoint.backlog, 1024);
-    assert_eq!(ws.endpoint.version, IpVersion::V4);
+    assert_eq!(ws.endpoint.tcp().unwrap().port, 8080);
+    assert_eq!(ws.endpoint.tcp().unwrap().interface, None);
+    assert_eq!(ws.endpoint.tcp().unwrap().backlog, 1024);
+    assert_eq!(ws.endpoint.tcp().unwrap().version, IpVersion::V4);
     assert_eq!(ws.path.as_deref(), Some("/ws"));
     assert_eq!(ws.serializers, Serializer::ALL.to_vec());
     assert_eq!(ws.options, WebSocketOptions::default());
@@ -104,7 +106,7 @@ fn sample_config_parses() {
     assert_eq!(roles, ["anonymous", "restricted"]);
     let ws = websocket(&node, 0, 0);
     assert_eq!(ws.id.as_deref(), Some("ws8080"));
-    assert_eq!(ws.endpoint.port, 8080);
+    assert_eq!(ws.endpoint.tcp().unwrap().port, 8080);
     assert_eq!(ws.path.as_deref(), Some("/ws"));
     assert_eq!(ws.options.max_message_size, 1 << 20);
     assert_eq!(ws.options.max_frame_size, 1 << 20);
@@ -235,7 +237,7 @@ fn port_from_environment() {
 
     let env = |var: &str| (var == "JUNCTION_PORT").then(|| "9090".to_owned());
     let node = parse_with_env(&text, "(root)", &env).expect("valid with the variable set");
-    assert_eq!(websocket(&node, 0, 0).endpoint.port, 9090);
+    assert_eq!(websocket(&node, 0, 0).endpoint.tcp().unwrap().port, 9090);
 
     let errors = parse_with_env(&text, "(root)", &no_env).unwrap_err();
     assert_eq!(
@@ -644,8 +646,17 @@ fn endpoint_values_are_checked() {
     });
     let node = parse(&config).expect("valid");
     let endpoint = &websocket(&node, 0, 0).endpoint;
-    assert_eq!(endpoint.interface, Some("::1".parse().unwrap()));
-    assert_eq!((endpoint.backlog, endpoint.version), (50, IpVersion::V6));
+    assert_eq!(
+        endpoint.tcp().unwrap().interface,
+        Some("::1".parse().unwrap())
+    );
+    assert_eq!(
+        (
+            endpoint.tcp().unwrap().backlog,
+            endpoint.tcp().unwrap().version
+        ),
+        (50, IpVersion::V6)
+    );
 
     let mut config = base();
     transport0(&mut config)["endpoint"]["interface"] = json!("localhost");
