@@ -512,7 +512,8 @@ impl<'e> Checker<'e> {
                 self.unsupported(&options_path, raw.unsupported());
                 uri_check = match raw.uri_check {
                     Some(RawUriCheck::Loose) => UriCheck::Loose,
-                    Some(RawUriCheck::Strict) | None => UriCheck::Strict,
+                    Some(RawUriCheck::Strict) => UriCheck::Strict,
+                    None => UriCheck::Loose,
                 };
             }
         }

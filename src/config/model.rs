@@ -37,7 +37,7 @@ pub struct RealmConfig {
     pub name: String,
     /// `roles[]`, in config order.
     pub roles: Vec<RoleConfig>,
-    /// `options.uri_check` (default strict).
+    /// `options.uri_check` (default loose, as Crossbar's router).
     pub uri_check: UriCheck,
 }
 
@@ -45,9 +45,9 @@ pub struct RealmConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UriCheck {
     /// Components match `^[0-9a-z_]+$` (empty components only where patterns allow).
-    #[default]
     Strict,
-    /// Components match `^[^\s\.#]+$`.
+    /// Components match `^[^\s\.#]+$` (the default, as in Crossbar).
+    #[default]
     Loose,
 }
 

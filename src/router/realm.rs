@@ -767,7 +767,7 @@ impl RealmCore {
                     error_msg(
                         code::REGISTER,
                         request,
-                        "wamp.error.procedure_exists_invocation_policy_conflict",
+                        "wamp.error.procedure_exists_with_different_invocation_policy",
                     ),
                 );
                 return;

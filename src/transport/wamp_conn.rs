@@ -40,6 +40,9 @@ pub enum Inbound {
         /// Limit.
         max: usize,
     },
+    /// A well-framed message that breaks the WAMP transport rules (e.g. a binary frame on
+    /// `wamp.2.json`): ABORT `wamp.error.protocol_violation`.
+    Violation(&'static str),
     /// A transport error (I/O, framing).
     Failed(String),
 }
@@ -214,6 +217,11 @@ pub async fn run<F: WampFrames>(
                         break EndReason::TooBig;
                     }
                     Inbound::Failed(e) => break EndReason::Failed(e),
+                    Inbound::Violation(why) => {
+                        session.protocol_violation(why, &mut out).await;
+                        let _ = write_msgs(&mut io, ser, &mut out).await;
+                        break EndReason::SessionClosed;
+                    }
                 };
                 let parts = io.split(&data);
                 let flow = handle_data(parts, &mut session, ser, &mut out).await;

@@ -322,8 +322,16 @@ where
                 }
             }
             Some(Err(e)) => Inbound::Failed(e.to_string()),
-            Some(Ok(WsMessage::Text(t))) => Inbound::Data(Bytes::from(t)),
-            Some(Ok(WsMessage::Binary(b))) => Inbound::Data(b),
+            Some(Ok(WsMessage::Text(t))) if self.proto.serializer.is_text() => {
+                Inbound::Data(Bytes::from(t))
+            }
+            Some(Ok(WsMessage::Binary(b))) if !self.proto.serializer.is_text() => Inbound::Data(b),
+            Some(Ok(WsMessage::Text(_))) => {
+                Inbound::Violation("text frame on a binary WAMP subprotocol")
+            }
+            Some(Ok(WsMessage::Binary(_))) => {
+                Inbound::Violation("binary frame on a text WAMP subprotocol")
+            }
             Some(Ok(WsMessage::Pong(_))) => Inbound::Pong,
             Some(Ok(WsMessage::Ping(_))) => {
                 // tungstenite queued the pong; push it out now.
