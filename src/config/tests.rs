@@ -61,7 +61,7 @@ fn default_config_parses() {
     assert_eq!(router.realms.len(), 1);
     let realm = &router.realms[0];
     assert_eq!(realm.name, "realm1");
-    assert_eq!(realm.uri_check, UriCheck::Strict);
+    assert_eq!(realm.uri_check, UriCheck::Loose);
     assert_eq!(
         realm.roles,
         vec![RoleConfig {
