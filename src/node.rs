@@ -1,29 +1,37 @@
 //! The node: realms, listeners, and the shutdown sequence.
 //!
-//! `Node::start` spawns one task per realm and one accept loop per transport, all tracked.
-//! `Node::shutdown` runs the phases of the house style: stop accepting, let every session say
-//! GOODBYE (`wamp.close.system_shutdown`) and flush, wait with a grace period, then stop realms.
+//! `Node::start` spawns one task per realm, binds every transport's endpoint (TCP or Unix,
+//! optionally TLS) and spawns its accept loop, all tracked. `Node::shutdown` runs the phases of
+//! the house style: stop accepting, let every session say GOODBYE
+//! (`wamp.close.system_shutdown`) and flush, wait with a grace period, then stop realms.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpSocket, UnixListener};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, field, info, info_span, warn, Instrument};
+use tracing::{info, warn};
 
-use crate::config::{Endpoint, IpVersion, NodeConfig, TcpEndpoint, TransportConfig};
+use crate::config::{
+    Endpoint, IpVersion, NodeConfig, RawSocketSettings, TcpEndpoint, TransportConfig, WebPaths,
+    WebService, WebSocketSettings,
+};
 use crate::router::RealmHandle;
-use crate::transport::websocket::{self, WsEndpoint};
+use crate::transport::http::HttpEndpoint;
+use crate::transport::listen::{self, Listener, Service, Socket};
+use crate::transport::rawsocket::RawSocketEndpoint;
+use crate::transport::web::{NodeInfo, WebSite};
+use crate::transport::websocket::WsEndpoint;
 use crate::wamp::session::{RealmMap, SessionConfig};
 
 /// Capacity of each realm's command queue.
 const REALM_QUEUE: usize = 4096;
-/// Pause after an accept error that is not about one connection (e.g. EMFILE).
-const ACCEPT_PAUSE: Duration = Duration::from_millis(500);
 
 /// Errors starting the node.
 #[derive(Debug, thiserror::Error)]
@@ -32,20 +40,46 @@ pub enum NodeError {
     #[error("cannot listen on {addr} ({transport})")]
     Bind {
         /// Address.
-        addr: SocketAddr,
+        addr: String,
         /// Which transport (config path).
         transport: String,
         /// Cause.
         #[source]
         source: io::Error,
     },
+    /// TLS material could not be loaded.
+    #[error("{transport}.endpoint.tls: {message}")]
+    Tls {
+        /// Which transport (config path).
+        transport: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Where a listener is bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoundAddr {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix socket path.
+    Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for BoundAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BoundAddr::Tcp(a) => a.fmt(f),
+            BoundAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
 }
 
 /// A running node.
 #[derive(Debug)]
 pub struct Node {
     /// Bound listener addresses with their config paths.
-    pub listeners: Vec<(String, SocketAddr)>,
+    pub listeners: Vec<(String, BoundAddr)>,
     accept_stop: CancellationToken,
     sessions_stop: CancellationToken,
     realms_stop: CancellationToken,
@@ -53,7 +87,7 @@ pub struct Node {
     realm_tracker: TaskTracker,
 }
 
-fn bind(ep: &TcpEndpoint) -> io::Result<(TcpListener, SocketAddr)> {
+fn bind_tcp(ep: &TcpEndpoint) -> io::Result<(Socket, BoundAddr)> {
     let ip = ep.interface.unwrap_or(match ep.version {
         IpVersion::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpVersion::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -69,107 +103,259 @@ fn bind(ep: &TcpEndpoint) -> io::Result<(TcpListener, SocketAddr)> {
     sock.bind(addr)?;
     let l = sock.listen(ep.backlog)?;
     let local = l.local_addr()?;
-    Ok((l, local))
+    Ok((Socket::Tcp(l), BoundAddr::Tcp(local)))
 }
 
-fn per_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
+fn bind_unix(path: &std::path::Path) -> io::Result<(Socket, BoundAddr)> {
+    use std::os::unix::fs::FileTypeExt;
+    // A socket file left by a previous run is replaced (as Crossbar does); anything else is not.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    let l = UnixListener::bind(path)?;
+    Ok((
+        Socket::Unix(l, path.to_owned()),
+        BoundAddr::Unix(path.to_owned()),
+    ))
+}
+
+fn describe(ep: &Endpoint) -> String {
+    match ep {
+        Endpoint::Tcp(t) => {
+            let ip = t
+                .interface
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "*".into());
+            format!(
+                "{}{}:{}",
+                if t.tls.is_some() { "tls " } else { "" },
+                ip,
+                t.port
+            )
+        }
+        Endpoint::Unix(u) => format!("unix:{}", u.path.display()),
+    }
+}
+
+/// Per-worker inputs for building endpoints.
+struct Ctx {
+    realms: Arc<RealmMap>,
+}
+
+impl Ctx {
+    fn ws(&self, s: &WebSocketSettings) -> Arc<WsEndpoint> {
+        Arc::new(WsEndpoint {
+            serializers: s.serializers.clone(),
+            options: s.options.clone(),
+            session: SessionConfig {
+                realms: self.realms.clone(),
+                anonymous_role: s.anonymous_role.as_str().into(),
+                outbox_messages: s.options.outbox_messages,
+            },
+        })
+    }
+
+    fn rawsocket(&self, s: &RawSocketSettings) -> Arc<RawSocketEndpoint> {
+        Arc::new(RawSocketEndpoint {
+            settings: s.clone(),
+            session: SessionConfig {
+                realms: self.realms.clone(),
+                anonymous_role: s.anonymous_role.as_str().into(),
+                outbox_messages: s.outbox_messages,
+            },
+        })
+    }
+
+    /// An HTTP endpoint for web paths plus a WebSocket map (universal) or nothing (web).
+    fn site(
+        &self,
+        ws_map: &std::collections::BTreeMap<String, WebSocketSettings>,
+        paths: Option<&WebPaths>,
+        info: &Arc<NodeInfo>,
+    ) -> HttpEndpoint {
+        let mut ws_by_component = HashMap::new();
+        let mut timeout = Duration::from_secs(10);
+        for (k, s) in ws_map {
+            timeout = timeout.min(s.options.open_handshake_timeout);
+            ws_by_component.insert(k.clone(), self.ws(s));
+        }
+        if let Some(paths) = paths {
+            for (k, svc) in paths {
+                if let WebService::WebSocket(s) = svc {
+                    let key = if k == "/" { String::new() } else { k.clone() };
+                    ws_by_component.insert(key, self.ws(s));
+                }
+            }
+        }
+        HttpEndpoint {
+            ws_path: None,
+            ws_by_component,
+            site: paths.map(|p| Arc::new(WebSite::new(p, info.clone()))),
+            handshake_timeout: timeout,
+        }
+    }
 }
 
 impl Node {
     /// Spawns realms and binds every listener.
     ///
     /// # Errors
-    /// `NodeError::Bind` if a listener cannot be bound (nothing keeps running then).
+    /// `NodeError` if a listener cannot be bound or its TLS material loaded (nothing keeps
+    /// running then).
     pub async fn start(cfg: &NodeConfig) -> Result<Node, NodeError> {
-        let accept_stop = CancellationToken::new();
-        let sessions_stop = CancellationToken::new();
-        let realms_stop = CancellationToken::new();
-        let conn_tracker = TaskTracker::new();
-        let realm_tracker = TaskTracker::new();
         let mut node = Node {
             listeners: Vec::new(),
-            accept_stop,
-            sessions_stop,
-            realms_stop,
-            conn_tracker,
-            realm_tracker,
+            accept_stop: CancellationToken::new(),
+            sessions_stop: CancellationToken::new(),
+            realms_stop: CancellationToken::new(),
+            conn_tracker: TaskTracker::new(),
+            realm_tracker: TaskTracker::new(),
         };
-        let mut accepts = Vec::new();
+        match node.start_inner(cfg) {
+            Ok(()) => Ok(node),
+            Err(e) => {
+                node.accept_stop.cancel();
+                node.sessions_stop.cancel();
+                node.realms_stop.cancel();
+                Err(e)
+            }
+        }
+    }
+
+    fn start_inner(&mut self, cfg: &NodeConfig) -> Result<(), NodeError> {
+        let all_realms: Vec<String> = cfg
+            .routers
+            .iter()
+            .flat_map(|w| w.realms.iter().map(|r| r.name.clone()))
+            .collect();
+        // Bind first (so nodeinfo can list what is bound), then build services.
+        let mut bound = Vec::new();
         for (w, worker) in cfg.routers.iter().enumerate() {
+            for (t, transport) in worker.transports.iter().enumerate() {
+                let path = format!("workers[{w}].transports[{t}]");
+                let (endpoint, kind) = match transport {
+                    TransportConfig::WebSocket(x) => (&x.endpoint, "websocket"),
+                    TransportConfig::RawSocket(x) => (&x.endpoint, "rawsocket"),
+                    TransportConfig::Web(x) => (&x.endpoint, "web"),
+                    TransportConfig::Universal(x) => (&x.endpoint, "universal"),
+                };
+                let (socket, addr) = match endpoint {
+                    Endpoint::Tcp(t) => bind_tcp(t),
+                    Endpoint::Unix(u) => bind_unix(&u.path),
+                }
+                .map_err(|source| NodeError::Bind {
+                    addr: describe(endpoint),
+                    transport: path.clone(),
+                    source,
+                })?;
+                let tls = match endpoint {
+                    Endpoint::Tcp(TcpEndpoint { tls: Some(tls), .. }) => {
+                        let sc = crate::tls::server_config(tls).map_err(|errs| NodeError::Tls {
+                            transport: path.clone(),
+                            message: errs
+                                .into_iter()
+                                .map(|(k, m)| format!("{k}: {m}"))
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        })?;
+                        Some(TlsAcceptor::from(sc))
+                    }
+                    _ => None,
+                };
+                bound.push((w, t, path, kind, socket, addr, tls));
+            }
+        }
+        let info = Arc::new(NodeInfo {
+            title: cfg.title.clone(),
+            version: env!("CARGO_PKG_VERSION"),
+            realms: all_realms,
+            started: SystemTime::now(),
+            transports: bound
+                .iter()
+                .map(|b| format!("{} on {}", b.3, b.5))
+                .collect(),
+        });
+        let mut worker_ctx = Vec::new();
+        for worker in &cfg.routers {
             let mut realms: RealmMap = HashMap::new();
             for r in &worker.realms {
                 let h = RealmHandle::spawn(
                     r.clone(),
                     REALM_QUEUE,
-                    node.realms_stop.clone(),
-                    &node.realm_tracker,
+                    self.realms_stop.clone(),
+                    &self.realm_tracker,
                 );
                 info!(realm = %r.name, "realm started");
                 realms.insert(r.name.clone(), h);
             }
-            let realms = Arc::new(realms);
-            for (t, transport) in worker.transports.iter().enumerate() {
-                let path = format!("workers[{w}].transports[{t}]");
-                match transport {
-                    TransportConfig::WebSocket(ws) => {
-                        let Endpoint::Tcp(tcp_ep) = &ws.endpoint else {
-                            continue;
-                        };
-                        let (listener, addr) = match bind(tcp_ep) {
-                            Ok(x) => x,
-                            Err(source) => {
-                                node.abort().await;
-                                return Err(NodeError::Bind {
-                                    addr: SocketAddr::new(
-                                        tcp_ep
-                                            .interface
-                                            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-                                        tcp_ep.port,
-                                    ),
-                                    transport: path,
-                                    source,
-                                });
-                            }
-                        };
-                        let ep = Arc::new(WsEndpoint {
-                            path: ws.path.clone(),
-                            serializers: ws.serializers.clone(),
-                            options: ws.options.clone(),
-                            session: SessionConfig {
-                                realms: realms.clone(),
-                                anonymous_role: ws.anonymous_role.as_str().into(),
-                                outbox_messages: ws.options.outbox_messages,
-                            },
-                        });
-                        let url_path = ws.path.clone().unwrap_or_else(|| "/".into());
-                        info!(transport = %path, %addr, path = %url_path, "listening (websocket)");
-                        node.listeners.push((path.clone(), addr));
-                        accepts.push((listener, ep));
-                    }
-                    _ => continue,
+            worker_ctx.push(Ctx {
+                realms: Arc::new(realms),
+            });
+        }
+        for (w, t, path, kind, socket, addr, tls) in bound {
+            let ctx = &worker_ctx[w];
+            let transport = &cfg.routers[w].transports[t];
+            let (service, limit) = match transport {
+                TransportConfig::WebSocket(ws) => {
+                    let ep = ctx.ws(&WebSocketSettings {
+                        serializers: ws.serializers.clone(),
+                        options: ws.options.clone(),
+                        anonymous_role: ws.anonymous_role.clone(),
+                    });
+                    let http = HttpEndpoint {
+                        ws_path: Some((ws.path.clone(), ep)),
+                        ws_by_component: HashMap::new(),
+                        site: None,
+                        handshake_timeout: ws.options.open_handshake_timeout,
+                    };
+                    (Service::Http(Arc::new(http)), ws.max_connections)
                 }
-            }
+                TransportConfig::RawSocket(rs) => (
+                    Service::RawSocket(ctx.rawsocket(&rs.settings)),
+                    rs.max_connections,
+                ),
+                TransportConfig::Web(web) => {
+                    let http = ctx.site(&Default::default(), Some(&web.paths), &info);
+                    (Service::Http(Arc::new(http)), web.max_connections)
+                }
+                TransportConfig::Universal(u) => {
+                    let http = ctx.site(&u.websocket, u.web.as_ref(), &info);
+                    let rawsocket = u.rawsocket.as_ref().map(|s| ctx.rawsocket(s));
+                    (
+                        Service::Universal {
+                            http: Arc::new(http),
+                            rawsocket,
+                        },
+                        u.max_connections,
+                    )
+                }
+            };
+            info!(transport = %path, kind, %addr, tls = tls.is_some(), "listening");
+            self.listeners.push((path, addr));
+            let listener = Listener {
+                socket,
+                tls,
+                service,
+                limit: limit.map(|n| Arc::new(Semaphore::new(n))),
+            };
+            self.conn_tracker.spawn(listen::accept_loop(
+                listener,
+                self.accept_stop.clone(),
+                self.sessions_stop.clone(),
+                self.conn_tracker.clone(),
+            ));
         }
-        for (listener, ep) in accepts {
-            let stop = node.accept_stop.clone();
-            let sessions = node.sessions_stop.clone();
-            let tracker = node.conn_tracker.clone();
-            node.conn_tracker
-                .spawn(accept_loop(listener, ep, stop, sessions, tracker));
-        }
-        Ok(node)
+        Ok(())
     }
 
-    async fn abort(&self) {
-        self.accept_stop.cancel();
-        self.sessions_stop.cancel();
-        self.realms_stop.cancel();
+    /// The TCP address of the listener at `index` (tests).
+    pub fn tcp_addr(&self, index: usize) -> Option<SocketAddr> {
+        match self.listeners.get(index)?.1 {
+            BoundAddr::Tcp(a) => Some(a),
+            BoundAddr::Unix(_) => None,
+        }
     }
 
     /// Graceful shutdown within `grace`.
@@ -191,34 +377,5 @@ impl Node {
         self.realm_tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.realm_tracker.wait()).await;
         info!("shutdown complete");
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    ep: Arc<WsEndpoint>,
-    stop: CancellationToken,
-    sessions: CancellationToken,
-    tracker: TaskTracker,
-) {
-    loop {
-        let (tcp, peer) = tokio::select! {
-            () = stop.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) if per_connection_error(&e) => continue,
-                Err(e) => {
-                    warn!(error = %e, "accept failed; pausing");
-                    tokio::time::sleep(ACCEPT_PAUSE).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        debug!(%peer, "accepted");
-        let span = info_span!("conn", %peer, realm = field::Empty, session = field::Empty);
-        tracker.spawn(
-            websocket::serve(tcp, ep.clone(), sessions.clone(), tracker.clone()).instrument(span),
-        );
     }
 }

@@ -69,7 +69,7 @@ fn config(options: WebSocketOptions) -> NodeConfig {
 
 async fn start(options: WebSocketOptions) -> (Node, SocketAddr) {
     let node = Node::start(&config(options)).await.expect("node starts");
-    let addr = node.listeners[0].1;
+    let addr = node.tcp_addr(0).unwrap();
     (node, addr)
 }
 

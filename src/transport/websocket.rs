@@ -75,8 +75,6 @@ impl Subprotocol {
 /// Everything a WebSocket listener needs per connection.
 #[derive(Debug)]
 pub struct WsEndpoint {
-    /// Path that upgrades (`None`: any path).
-    pub path: Option<String>,
     /// Allowed serializers.
     pub serializers: Vec<Serializer>,
     /// Options.
@@ -114,7 +112,8 @@ impl WsEndpoint {
     }
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+/// A small text response.
+pub fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -135,58 +134,16 @@ fn header_has(req: &Request<Incoming>, name: header::HeaderName, token: &str) ->
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// Serves one TCP (or other byte stream) connection: HTTP until a WebSocket upgrade.
-pub async fn serve<IO>(io: IO, ep: Arc<WsEndpoint>, cancel: CancellationToken, tracker: TaskTracker)
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let deadline = Instant::now() + ep.options.open_handshake_timeout;
-    let svc_ep = ep.clone();
-    let svc_cancel = cancel.clone();
-    let svc_tracker = tracker.clone();
-    let service = hyper::service::service_fn(move |req| {
-        let r = upgrade(
-            req,
-            svc_ep.clone(),
-            svc_cancel.clone(),
-            svc_tracker.clone(),
-            deadline,
-        );
-        async move { Ok::<_, std::convert::Infallible>(r) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .max_buf_size(64 * 1024)
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades();
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                debug!(error = %e, "http connection ended with an error");
-            }
-        }
-        () = tokio::time::sleep_until(deadline) => {
-            debug!("open handshake timed out");
-        }
-        () = cancel.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
-        }
-    }
-}
-
-fn upgrade(
+/// Answers a WebSocket upgrade request for `ep`: 101 and a spawned WAMP connection task, or
+/// the HTTP error (426 not an upgrade, 400 bad version/key/subprotocol). The HELLO deadline is
+/// `hello_deadline`.
+pub fn upgrade(
     mut req: Request<Incoming>,
     ep: Arc<WsEndpoint>,
     cancel: CancellationToken,
     tracker: TaskTracker,
     deadline: Instant,
 ) -> Response<Full<Bytes>> {
-    if let Some(p) = &ep.path {
-        if req.uri().path() != p {
-            return plain(StatusCode::NOT_FOUND, "not found");
-        }
-    }
     let is_upgrade = req.method() == hyper::Method::GET
         && header_has(&req, header::CONNECTION, "upgrade")
         && header_has(&req, header::UPGRADE, "websocket");
