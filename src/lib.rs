@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod node;
 pub mod router;
+pub mod tls;
 pub mod transport;
 pub mod wamp;
 pub mod wire;
