@@ -12,7 +12,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
@@ -21,14 +20,12 @@ import { chromium } from "playwright-core";
 
 import {
   REPO,
-  STATIC_DIR,
   checkConfig,
   freePort,
   junctionVersion,
   nodeConfig,
   startNode,
   universalTransport,
-  websocketTransport,
 } from "../js/junction_node.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -48,47 +45,14 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-// Until the universal transport is accepted by `junction check`, the page is served by a tiny
-// static server of our own and told the router URL with ?url=.
-const UNIVERSAL = checkConfig(nodeConfig([universalTransport(1)])).ok;
-
-/** A minimal static file server for static/ (only for the pre-universal fallback). */
-async function startStaticServer() {
-  const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
-  const server = http.createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url, "http://x").pathname).replace(/^\/+/, "") || "index.html";
-    const file = path.join(STATIC_DIR, path.normalize(rel));
-    if (!file.startsWith(STATIC_DIR) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    res.writeHead(200, { "content-type": types[path.extname(file)] || "application/octet-stream" });
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return server;
-}
-
-/** Start a node (and the fallback static server); returns {pageUrl, wsUrl, stop()}. */
+/** Start a node serving static/ and WAMP on one universal port; returns {node, pageUrl, wsUrl}. */
 async function startSite({ info = true } = {}) {
   const port = await freePort();
-  const wsUrl = `ws://127.0.0.1:${port}/ws`;
-  if (UNIVERSAL) {
-    const node = await startNode(nodeConfig([universalTransport(port, { info })]), { name: "browser" });
-    return { node, wsUrl, pageUrl: `http://127.0.0.1:${port}/`, stop: () => node.stop() };
-  }
-  const node = await startNode(nodeConfig([websocketTransport(port)]), { name: "browser" });
-  const server = await startStaticServer();
-  const pageUrl = `http://127.0.0.1:${server.address().port}/index.html?url=${encodeURIComponent(wsUrl)}`;
-  return {
-    node,
-    wsUrl,
-    pageUrl,
-    stop: async () => {
-      if (server.listening) server.close();
-      return node.stop();
-    },
-  };
+  const config = nodeConfig([universalTransport(port, { info })]);
+  const check = checkConfig(config);
+  assert.ok(check.ok, `junction check rejects the universal transport config:\n${check.output}`);
+  const node = await startNode(config, { name: "browser" });
+  return { node, wsUrl: `ws://127.0.0.1:${port}/ws`, pageUrl: `http://127.0.0.1:${port}/` };
 }
 
 /** Run peer.py; lines() yields its JSON output lines one at a time. */
@@ -190,15 +154,13 @@ describe("start page in headless Chromium", { timeout: 120000 }, () => {
       await waitForText(page, "#procedures", "com.example.demo.add2 registered");
 
       // Node facts from /info?format=json.
-      if (UNIVERSAL) {
-        await until(page, () => document.body.dataset.nodeinfo === "loaded");
-        assert.equal(await page.locator("#node-version").textContent(), `junction ${junctionVersion()}`);
-        assert.match(await page.locator("#node-realms").textContent(), /\brealm1\b/);
-        assert.equal(await page.locator("#node-name").textContent(), "junction test node");
-        assert.match(await page.locator("#node-uptime").textContent(), /\d+ s/);
-      } else {
-        await until(page, () => document.body.dataset.nodeinfo === "unavailable");
-      }
+      await until(page, () => document.body.dataset.nodeinfo === "loaded");
+      assert.equal(await page.locator("#node-version").textContent(), `junction ${junctionVersion()}`);
+      assert.match(await page.locator("#node-realms").textContent(), /\brealm1\b/);
+      assert.equal(await page.locator("#node-name").textContent(), "junction test node");
+      assert.match(await page.locator("#node-uptime").textContent(), /\d+ s/);
+      assert.match(await page.locator("#node-transports").textContent(), /universal/);
+      assert.equal(await page.title(), "junction test node · junction");
 
       // Autobahn|Python calls the page's procedure and publishes an event the page shows.
       peer = startPeer(site.wsUrl);
@@ -269,7 +231,7 @@ describe("start page in headless Chromium", { timeout: 120000 }, () => {
     } finally {
       if (peer) peer.proc.kill();
       if (page) await page.close();
-      const rc = await site.stop();
+      const rc = await site.node.stop();
       assert.equal(rc, 0, `junction exit code after SIGTERM; log:\n${site.node.log().slice(-6000)}`);
       site.node.remove();
     }
@@ -288,7 +250,10 @@ describe("start page in headless Chromium", { timeout: 120000 }, () => {
       }
       const [a, b] = pages;
       assert.notEqual(await a.locator("#session-id").textContent(), await b.locator("#session-id").textContent());
-      if (UNIVERSAL) await until(a, () => document.body.dataset.nodeinfo === "unavailable");
+      // Without the nodeinfo service the page says so and works anyway.
+      await until(a, () => document.body.dataset.nodeinfo === "unavailable");
+      assert.match(await a.locator("#node-info-status").textContent(), /not available/);
+      assert.ok(await a.locator("#info-link").isHidden());
 
       // An event published in tab a shows up in tab b. (Playwright's clicks wait for animation
       // frames, which a background tab hardly gets: bring the tab in use to the front.)
@@ -322,12 +287,12 @@ describe("start page in headless Chromium", { timeout: 120000 }, () => {
 
       // The node goes away: the page says so and reconnects when it is back is not tested
       // (the port would have to be reused); it must at least notice.
-      await site.stop();
+      await site.node.stop();
       await waitForState(b, "reconnecting");
       assert.deepEqual(pageErrors.filter((e) => !/WebSocket/.test(e)), []);
     } finally {
       for (const page of pages) await page.close();
-      await site.stop();
+      await site.node.stop();
       site.node.remove();
     }
   });
