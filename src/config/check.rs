@@ -9,11 +9,17 @@
 //! Each walker returns `Some` only when its subtree added no error; cross-checks that depend on
 //! a subtree (the anonymous role must exist in a realm) are skipped when that subtree already
 //! failed, so one mistake is not reported twice. Node-wide uniqueness (realm names, worker ids,
-//! TCP listeners) is tracked in `Checker` and reported on the later occurrence.
+//! TCP and Unix listeners) is tracked in `Checker` and reported on the later occurrence.
+//!
+//! Relative file system paths (static `directory`, Unix socket `path`, TLS files) are resolved
+//! against the checker's base directory (the node directory, or the current directory for
+//! `parse_json`) and checked where a missing file would only fail later at start-up: static
+//! directories must exist, and TLS files must load (`crate::tls::server_config`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
+use std::path::{Component, PathBuf};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -21,15 +27,20 @@ use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
 use super::raw::{
-    RawAllow, RawAnonymousStatic, RawController, RawControllerOptions, RawDisclose, RawMatch,
-    RawNode, RawPermission, RawRealm, RawRealmOptions, RawRole, RawRouter, RawTcpEndpoint,
-    RawUriCheck, RawWebSocket, RawWebSocketOptions, RawWorkerOptions,
+    RawAllow, RawAnonymousStatic, RawController, RawControllerOptions, RawDisclose, RawJson,
+    RawJsonOptions, RawMatch, RawNode, RawNodeInfo, RawPermission, RawRawSocket,
+    RawRawSocketOptions, RawRealm, RawRealmOptions, RawRedirect, RawRole, RawRouter, RawStatic,
+    RawStaticOptions, RawTcpEndpoint, RawTls, RawUniversal, RawUniversalRawSocket, RawUniversalWeb,
+    RawUnixEndpoint, RawUriCheck, RawWeb, RawWebOptions, RawWebSocket, RawWebSocketOptions,
+    RawWebSocketService, RawWorkerOptions,
 };
 use super::syntax;
 use super::{
-    Allow, ConfigError, Disclose, IpVersion, MatchPolicy, NodeConfig, Permission, RealmConfig,
-    RoleConfig, RouterWorker, TcpEndpoint, TransportConfig, UriCheck, WebSocketOptions,
-    WebSocketTransport,
+    Allow, ConfigError, Disclose, Endpoint, IpVersion, MatchPolicy, NodeConfig, Permission,
+    RawSocketSettings, RawSocketTransport, RealmConfig, RoleConfig, RouterWorker, StaticService,
+    TcpEndpoint, TlsConfig, TlsVersion, TransportConfig, UniversalTransport, UnixEndpoint,
+    UriCheck, WebPaths, WebService, WebSocketOptions, WebSocketSettings, WebSocketTransport,
+    WebTransport,
 };
 use crate::wire::Serializer;
 
@@ -45,18 +56,39 @@ pub(super) const DEFAULT_ANONYMOUS_ROLE: &str = "anonymous";
 
 /// Crossbar worker types junction does not run.
 const UNSUPPORTED_WORKER_TYPES: &[&str] = &["container", "guest", "proxy", "websocket-testee"];
+/// `cache_timeout` of a static web service without one (Crossbar's default: 12 hours).
+pub(super) const DEFAULT_CACHE_TIMEOUT: u64 = 12 * 60 * 60;
+/// The directory index file of static web services.
+const DEFAULT_INDEX_FILE: &str = "index.html";
+/// Longest Unix socket path in bytes (`sun_path` holds 108 bytes with the terminating NUL).
+const MAX_UNIX_PATH: usize = 107;
+
+/// Listening transport types junction implements.
+const TRANSPORT_TYPES: &[&str] = &["websocket", "rawsocket", "web", "universal"];
 /// Crossbar listening transport types junction does not implement yet.
-const UNSUPPORTED_TRANSPORT_TYPES: &[&str] = &[
-    "web",
-    "rawsocket",
-    "universal",
-    "mqtt",
-    "flashpolicy",
-    "websocket.testee",
-    "stream.testee",
-];
+const UNSUPPORTED_TRANSPORT_TYPES: &[&str] =
+    &["mqtt", "flashpolicy", "websocket.testee", "stream.testee"];
 /// Crossbar listening endpoint types junction does not implement yet.
-const UNSUPPORTED_ENDPOINT_TYPES: &[&str] = &["unix", "twisted", "onion"];
+const UNSUPPORTED_ENDPOINT_TYPES: &[&str] = &["twisted", "onion"];
+/// Web path service types junction implements.
+const WEB_SERVICES: &[&str] = &["static", "redirect", "json", "nodeinfo", "websocket"];
+/// Crossbar web path service types junction does not implement yet.
+const UNSUPPORTED_WEB_SERVICES: &[&str] = &[
+    "reverseproxy",
+    "websocket-reverseproxy",
+    "wsgi",
+    "cgi",
+    "resource",
+    "path",
+    "longpoll",
+    "caller",
+    "publisher",
+    "webhook",
+    "archive",
+    "wap",
+    "catalog",
+    "none",
+];
 /// Crossbar authentication methods junction does not implement yet.
 const UNSUPPORTED_AUTH_METHODS: &[&str] = &[
     "ticket",
@@ -125,9 +157,37 @@ impl fmt::Display for Path {
 /// Looks up environment variables for `"$VAR"` ports (injectable for tests).
 pub(super) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 
+/// An anonymous role a transport uses, with the path to blame when no realm defines it.
+type RoleRef = (String, Path);
+
+/// Autobahn (and so Crossbar) reads a ping interval or timeout of 0 as "off".
+fn ping(ms: Option<u64>) -> Option<Duration> {
+    ms.filter(|&ms| ms > 0).map(Duration::from_millis)
+}
+
+/// `base.join(path)` with `.` and `..` removed lexically (Python's `os.path.abspath`, which
+/// Crossbar applies to `os.path.join(cbdir, directory)`).
+pub(super) fn resolve_path(base: &std::path::Path, path: impl AsRef<std::path::Path>) -> PathBuf {
+    let mut resolved = PathBuf::new();
+    for component in base.join(path).components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !resolved.pop() {
+                    resolved.push(component);
+                }
+            }
+            other => resolved.push(other),
+        }
+    }
+    resolved
+}
+
 /// Walks one config tree; see the module docs.
 pub(super) struct Checker<'e> {
     env: Env<'e>,
+    /// Relative paths in the config are relative to this directory (absolute).
+    base: &'e std::path::Path,
     errors: Vec<ConfigError>,
     /// Realm names of the whole node → where first defined.
     realm_names: HashMap<String, Path>,
@@ -135,6 +195,8 @@ pub(super) struct Checker<'e> {
     worker_ids: HashMap<String, Path>,
     /// Valid TCP listeners so far, with the path of their endpoint.
     listeners: Vec<(TcpEndpoint, Path)>,
+    /// Unix socket paths so far → the path of their endpoint.
+    unix_listeners: HashMap<String, Path>,
 }
 
 impl<'e> Checker<'e> {
@@ -143,18 +205,29 @@ impl<'e> Checker<'e> {
     /// # Errors
     ///
     /// Every problem found, in tree order.
-    pub(super) fn check(root: &Value, env: Env<'e>) -> Result<NodeConfig, Vec<ConfigError>> {
+    pub(super) fn check(
+        root: &Value,
+        env: Env<'e>,
+        base: &'e std::path::Path,
+    ) -> Result<NodeConfig, Vec<ConfigError>> {
         let mut checker = Self {
             env,
+            base,
             errors: Vec::new(),
             realm_names: HashMap::new(),
             worker_ids: HashMap::new(),
             listeners: Vec::new(),
+            unix_listeners: HashMap::new(),
         };
         match checker.node(root) {
             Some(node) if checker.errors.is_empty() => Ok(node),
             _ => Err(checker.errors),
         }
+    }
+
+    /// A path of the config, made absolute against the base directory.
+    fn resolve(&self, path: &str) -> PathBuf {
+        resolve_path(self.base, path)
     }
 
     fn error(&mut self, path: &Path, message: impl Into<String>) {
@@ -433,22 +506,18 @@ impl<'e> Checker<'e> {
             .enumerate()
         {
             let transport_path = transports_path.index(i);
-            if let Some((transport, role_path)) =
+            if let Some((transport, roles)) =
                 self.transport(transport, &transport_path, &mut transport_ids)
             {
                 transports.push(transport);
-                role_refs.push(role_path);
+                role_refs.extend(roles);
             }
         }
         if realms_ok {
-            for (transport, role_path) in transports.iter().zip(role_refs) {
-                let TransportConfig::WebSocket(ws) = transport else {
-                    continue;
-                };
-                let role = &ws.anonymous_role;
+            for (role, role_path) in role_refs {
                 let defined = realms
                     .iter()
-                    .any(|r| r.roles.iter().any(|x| &x.name == role));
+                    .any(|r| r.roles.iter().any(|x| x.name == role));
                 if !defined {
                     self.error(
                         &role_path,
@@ -645,19 +714,28 @@ impl<'e> Checker<'e> {
         })
     }
 
-    /// `transports[t]`: dispatch on `type`. Returns the transport and the path to blame when
-    /// its anonymous role is not defined.
+    /// `transports[t]`: dispatch on `type`. Returns the transport and, for each anonymous role
+    /// it uses, the path to blame when that role is not defined.
     fn transport(
         &mut self,
         value: &Value,
         path: &Path,
         ids: &mut HashMap<String, Path>,
-    ) -> Option<(TransportConfig, Path)> {
+    ) -> Option<(TransportConfig, Vec<RoleRef>)> {
         let map = self.object(value, path)?;
         match self.kind(map, path)? {
             "websocket" => self
                 .websocket(value, map, path, ids)
-                .map(|(ws, role_path)| (TransportConfig::WebSocket(ws), role_path)),
+                .map(|(ws, role)| (TransportConfig::WebSocket(ws), vec![role])),
+            "rawsocket" => self
+                .rawsocket(value, map, path, ids)
+                .map(|(rs, role)| (TransportConfig::RawSocket(rs), vec![role])),
+            "web" => self
+                .web(value, map, path, ids)
+                .map(|(web, roles)| (TransportConfig::Web(web), roles)),
+            "universal" => self
+                .universal(value, map, path, ids)
+                .map(|(uni, roles)| (TransportConfig::Universal(uni), roles)),
             kind if UNSUPPORTED_TRANSPORT_TYPES.contains(&kind) => {
                 self.error(
                     &path.key("type"),
@@ -669,12 +747,63 @@ impl<'e> Checker<'e> {
                 self.error(
                     &path.key("type"),
                     format!(
-                        "unknown transport type {kind:?}, expected one of \"websocket\", {}",
+                        "unknown transport type {kind:?}, expected one of {}, {}",
+                        quoted(TRANSPORT_TYPES),
                         quoted(UNSUPPORTED_TRANSPORT_TYPES)
                     ),
                 );
                 None
             }
+        }
+    }
+
+    /// A transport `id`: valid and unique in the worker.
+    fn transport_id(
+        &mut self,
+        id: Option<String>,
+        path: &Path,
+        ids: &mut HashMap<String, Path>,
+    ) -> Option<String> {
+        let id_path = path.key("id");
+        let id = self.item_id(id?, &id_path)?;
+        if let Some(first) = first_use(ids, &id, path) {
+            self.error(
+                &id_path,
+                format!("duplicate transport id {id:?} in this worker (already used by {first})"),
+            );
+        }
+        Some(id)
+    }
+
+    /// `max_connections` of a transport (at least 1; absent = unlimited).
+    fn max_connections(&mut self, value: Option<u64>, path: &Path) -> Option<usize> {
+        match value? {
+            0 => {
+                self.error(&path.key("max_connections"), "must be at least 1");
+                None
+            }
+            n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        }
+    }
+
+    /// The `endpoint` of a listening transport, recorded as a listener of the node.
+    fn transport_endpoint(&mut self, map: &Map<String, Value>, path: &Path) -> Option<Endpoint> {
+        let endpoint_path = path.key("endpoint");
+        let Some(value) = get(map, "endpoint") else {
+            self.error(path, "missing field `endpoint`");
+            return None;
+        };
+        let endpoint = self.endpoint(value, &endpoint_path)?;
+        self.listener(&endpoint, &endpoint_path);
+        Some(endpoint)
+    }
+
+    /// The anonymous role of a transport or service with an optional `auth`.
+    fn auth_of(&mut self, map: &Map<String, Value>, path: &Path) -> Option<RoleRef> {
+        match get(map, "auth") {
+            Some(auth) => self.auth(auth, &path.key("auth")),
+            // Crossbar: without `auth`, anonymous access is allowed with role "anonymous".
+            None => Some((DEFAULT_ANONYMOUS_ROLE.to_owned(), path.clone())),
         }
     }
 
@@ -684,78 +813,645 @@ impl<'e> Checker<'e> {
         map: &Map<String, Value>,
         path: &Path,
         ids: &mut HashMap<String, Path>,
-    ) -> Option<(WebSocketTransport, Path)> {
+    ) -> Option<(WebSocketTransport, RoleRef)> {
         let start = self.errors.len();
         let mut id = None;
         let mut url_path = None;
         let mut serializers = Serializer::ALL.to_vec();
+        let mut max_connections = None;
         if let Some(raw) = self.de::<RawWebSocket>(value, path) {
-            if let Some(transport_id) = raw.id.clone() {
-                let id_path = path.key("id");
-                id = self.item_id(transport_id, &id_path);
-                if let Some(transport_id) = &id {
-                    if let Some(first) = first_use(ids, transport_id, path) {
-                        self.error(
-                            &id_path,
-                            format!(
-                                "duplicate transport id {transport_id:?} in this worker \
-                                 (already used by {first})"
-                            ),
-                        );
-                    }
-                }
-            }
+            id = self.transport_id(raw.id.clone(), path, ids);
             self.unsupported(path, raw.unsupported());
             if let Some(url) = &raw.url {
-                match syntax::websocket_url_path(url) {
-                    // Only the path matters: the URL's host and port are what clients see,
-                    // which may differ from the endpoint (a proxy in front, Crossbar's
-                    // `external_port`).
-                    Ok(p) => url_path = Some(p),
-                    Err(why) => self.error(
-                        &path.key("url"),
-                        format!("invalid WebSocket URL {url:?}: {why}"),
-                    ),
-                }
+                // Only the path matters: the URL's host and port are what clients see, which
+                // may differ from the endpoint (a proxy in front, Crossbar's `external_port`).
+                url_path = self.websocket_url(url, &path.key("url"));
             }
             if let Some(names) = &raw.serializers {
                 serializers = self.serializers(names, &path.key("serializers"));
             }
+            max_connections = self.max_connections(raw.max_connections, path);
         }
-        let endpoint_path = path.key("endpoint");
-        let endpoint = match get(map, "endpoint") {
-            Some(endpoint) => self.endpoint(endpoint, &endpoint_path),
-            None => {
-                self.error(path, "missing field `endpoint`");
-                None
-            }
-        };
-        if let Some(endpoint) = &endpoint {
-            self.listener(endpoint, &endpoint_path);
-        }
+        let endpoint = self.transport_endpoint(map, path);
         let options = match get(map, "options") {
             Some(options) => self.websocket_options(options, &path.key("options")),
             None => Some(WebSocketOptions::default()),
         };
-        let anonymous = match get(map, "auth") {
-            Some(auth) => self.auth(auth, &path.key("auth")),
-            // Crossbar: without `auth`, anonymous access is allowed with role "anonymous".
-            None => Some((DEFAULT_ANONYMOUS_ROLE.to_owned(), path.clone())),
-        };
+        let anonymous = self.auth_of(map, path);
         if !self.ok_since(start) {
             return None;
         }
         let (anonymous_role, role_path) = anonymous?;
         let transport = WebSocketTransport {
             id,
-            endpoint: crate::config::Endpoint::Tcp(endpoint?),
-            max_connections: None,
+            endpoint: endpoint?,
+            max_connections,
             path: url_path,
             serializers,
             options: options?,
-            anonymous_role,
+            anonymous_role: anonymous_role.clone(),
         };
-        Some((transport, role_path))
+        Some((transport, (anonymous_role, role_path)))
+    }
+
+    /// A WebSocket `url`: its path.
+    fn websocket_url(&mut self, url: &str, path: &Path) -> Option<String> {
+        match syntax::websocket_url_path(url) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                self.error(path, format!("invalid WebSocket URL {url:?}: {why}"));
+                None
+            }
+        }
+    }
+
+    fn rawsocket(
+        &mut self,
+        value: &Value,
+        map: &Map<String, Value>,
+        path: &Path,
+        ids: &mut HashMap<String, Path>,
+    ) -> Option<(RawSocketTransport, RoleRef)> {
+        let start = self.errors.len();
+        let mut id = None;
+        let mut serializers = None;
+        let mut max_connections = None;
+        if let Some(raw) = self.de::<RawRawSocket>(value, path) {
+            id = self.transport_id(raw.id.clone(), path, ids);
+            self.unsupported(path, raw.unsupported());
+            serializers = raw.serializers;
+            max_connections = self.max_connections(raw.max_connections, path);
+        }
+        let endpoint = self.transport_endpoint(map, path);
+        let settings = self.rawsocket_settings(serializers.as_deref(), map, path);
+        if !self.ok_since(start) {
+            return None;
+        }
+        let (settings, role) = settings?;
+        let transport = RawSocketTransport {
+            id,
+            endpoint: endpoint?,
+            settings,
+            max_connections,
+        };
+        Some((transport, role))
+    }
+
+    /// `rawsocket` of a universal transport.
+    fn universal_rawsocket(
+        &mut self,
+        value: &Value,
+        path: &Path,
+    ) -> Option<(RawSocketSettings, RoleRef)> {
+        let start = self.errors.len();
+        let map = self.object(value, path)?;
+        let mut serializers = None;
+        if let Some(raw) = self.de::<RawUniversalRawSocket>(value, path) {
+            self.unsupported(path, raw.unsupported());
+            self.sub_item_keys(raw.endpoint.is_some(), raw.max_connections.is_some(), path);
+            serializers = raw.serializers;
+        }
+        let settings = self.rawsocket_settings(serializers.as_deref(), map, path);
+        self.ok_since(start).then_some(settings?)
+    }
+
+    /// Reports `endpoint` and `max_connections` inside a sub-item of a universal transport (or
+    /// a path service), where Crossbar forbids them too.
+    fn sub_item_keys(&mut self, endpoint: bool, max_connections: bool, path: &Path) {
+        if endpoint {
+            self.error(
+                &path.key("endpoint"),
+                "not allowed here: this is served on the endpoint of its transport",
+            );
+        }
+        if max_connections {
+            self.error(
+                &path.key("max_connections"),
+                "not allowed here: set `max_connections` on the transport",
+            );
+        }
+    }
+
+    /// `serializers`, `options` and `auth` of a RawSocket transport or sub-item.
+    fn rawsocket_settings(
+        &mut self,
+        serializers: Option<&[String]>,
+        map: &Map<String, Value>,
+        path: &Path,
+    ) -> Option<(RawSocketSettings, RoleRef)> {
+        let start = self.errors.len();
+        let defaults = RawSocketSettings::default();
+        let serializers = match serializers {
+            Some(names) => self.serializers(names, &path.key("serializers")),
+            None => defaults.serializers.clone(),
+        };
+        let mut settings = match get(map, "options") {
+            Some(options) => self.rawsocket_options(options, &path.key("options")),
+            None => Some(defaults),
+        };
+        let anonymous = self.auth_of(map, path);
+        if !self.ok_since(start) {
+            return None;
+        }
+        let (role, role_path) = anonymous?;
+        if let Some(settings) = &mut settings {
+            settings.serializers = serializers;
+            settings.anonymous_role = role.clone();
+        }
+        Some((settings?, (role, role_path)))
+    }
+
+    /// `options` of a RawSocket transport (serializers and role are filled in by the caller).
+    fn rawsocket_options(&mut self, value: &Value, path: &Path) -> Option<RawSocketSettings> {
+        let raw = self.object_de::<RawRawSocketOptions>(value, path)?;
+        let start = self.errors.len();
+        let defaults = RawSocketSettings::default();
+        let max_message_size = self
+            .size(raw.max_message_size, &path.key("max_message_size"))
+            .unwrap_or(defaults.max_message_size);
+        let open_handshake_timeout = self
+            .timeout(
+                raw.open_handshake_timeout,
+                &path.key("open_handshake_timeout"),
+            )
+            .unwrap_or(defaults.open_handshake_timeout);
+        let outbox_messages = self
+            .outbox_messages(raw.outbox_messages, &path.key("outbox_messages"))
+            .unwrap_or(defaults.outbox_messages);
+        self.ok_since(start).then_some(RawSocketSettings {
+            max_message_size,
+            open_handshake_timeout,
+            auto_ping_interval: ping(raw.auto_ping_interval),
+            auto_ping_timeout: ping(raw.auto_ping_timeout),
+            outbox_messages,
+            ..defaults
+        })
+    }
+
+    fn web(
+        &mut self,
+        value: &Value,
+        map: &Map<String, Value>,
+        path: &Path,
+        ids: &mut HashMap<String, Path>,
+    ) -> Option<(WebTransport, Vec<RoleRef>)> {
+        let start = self.errors.len();
+        let mut id = None;
+        let mut max_connections = None;
+        if let Some(raw) = self.de::<RawWeb>(value, path) {
+            id = self.transport_id(raw.id.clone(), path, ids);
+            max_connections = self.max_connections(raw.max_connections, path);
+        }
+        let endpoint = self.transport_endpoint(map, path);
+        let paths = self.web_paths_and_options(map, path);
+        if !self.ok_since(start) {
+            return None;
+        }
+        let (paths, roles) = paths?;
+        let transport = WebTransport {
+            id,
+            endpoint: endpoint?,
+            paths,
+            max_connections,
+        };
+        Some((transport, roles))
+    }
+
+    /// `paths` (required) and `options` of a web transport or of a universal `web` sub-item.
+    fn web_paths_and_options(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &Path,
+    ) -> Option<(WebPaths, Vec<RoleRef>)> {
+        let start = self.errors.len();
+        if let Some(options) = get(map, "options") {
+            let options_path = path.key("options");
+            if let Some(raw) = self.object_de::<RawWebOptions>(options, &options_path) {
+                self.unsupported(&options_path, raw.unsupported());
+            }
+        }
+        let paths = match get(map, "paths") {
+            Some(paths) => self.web_paths(paths, &path.key("paths")),
+            None => {
+                self.error(path, "missing field `paths`");
+                None
+            }
+        };
+        self.ok_since(start).then_some(paths?)
+    }
+
+    /// A web `paths` map: path key → service.
+    fn web_paths(&mut self, value: &Value, path: &Path) -> Option<(WebPaths, Vec<RoleRef>)> {
+        let start = self.errors.len();
+        let map = self.object(value, path)?;
+        let mut paths = WebPaths::new();
+        let mut roles = Vec::new();
+        for (key, service) in map {
+            let service_path = path.key(key);
+            if !self.web_path_key(key, &service_path) {
+                continue;
+            }
+            if let Some((service, role)) = self.web_service(service, &service_path) {
+                paths.insert(key.clone(), service);
+                roles.extend(role);
+            }
+        }
+        self.ok_since(start).then_some((paths, roles))
+    }
+
+    /// Whether `key` is a valid web path key; reports it when not.
+    fn web_path_key(&mut self, key: &str, path: &Path) -> bool {
+        let valid = syntax::is_web_path(key);
+        if !valid {
+            self.error(
+                path,
+                format!(
+                    "invalid path {key:?}: must be \"/\" or one path component of letters, \
+                     digits, '_' and '-' (^([a-z0-9A-Z_\\-]+|/)$)"
+                ),
+            );
+        }
+        valid
+    }
+
+    /// One web path service: dispatch on `type`.
+    fn web_service(&mut self, value: &Value, path: &Path) -> Option<(WebService, Option<RoleRef>)> {
+        let map = self.object(value, path)?;
+        match self.kind(map, path)? {
+            "static" => self.static_service(value, map, path).map(|s| (s, None)),
+            "redirect" => {
+                let raw = self.de::<RawRedirect>(value, path)?;
+                self.service_id(raw.id, path)?;
+                if raw.url.is_empty() {
+                    self.error(&path.key("url"), "must not be empty");
+                    return None;
+                }
+                Some((WebService::Redirect { url: raw.url }, None))
+            }
+            "json" => {
+                let raw = self.de::<RawJson>(value, path);
+                let start = self.errors.len();
+                if let Some(options) = get(map, "options") {
+                    let options_path = path.key("options");
+                    if let Some(raw) = self.object_de::<RawJsonOptions>(options, &options_path) {
+                        self.unsupported(&options_path, raw.unsupported());
+                    }
+                }
+                let raw = raw?;
+                self.service_id(raw.id, path)?;
+                self.ok_since(start)
+                    .then_some((WebService::Json { value: raw.value }, None))
+            }
+            "nodeinfo" => {
+                let raw = self.de::<RawNodeInfo>(value, path)?;
+                self.service_id(raw.id, path)?;
+                Some((WebService::NodeInfo, None))
+            }
+            "websocket" => self
+                .websocket_service(value, map, path)
+                .map(|(ws, role)| (WebService::WebSocket(ws), Some(role))),
+            kind if UNSUPPORTED_WEB_SERVICES.contains(&kind) => {
+                self.error(
+                    &path.key("type"),
+                    format!("web service type {kind:?} is not supported yet"),
+                );
+                None
+            }
+            kind => {
+                self.error(
+                    &path.key("type"),
+                    format!(
+                        "unknown web service type {kind:?}, expected one of {}, {}",
+                        quoted(WEB_SERVICES),
+                        quoted(UNSUPPORTED_WEB_SERVICES)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The `id` of a path service: checked like every item id, no effect. `None` when invalid.
+    fn service_id(&mut self, id: Option<String>, path: &Path) -> Option<()> {
+        match id {
+            Some(id) => self.item_id(id, &path.key("id")).map(|_| ()),
+            None => Some(()),
+        }
+    }
+
+    /// A `static` web service.
+    fn static_service(
+        &mut self,
+        value: &Value,
+        map: &Map<String, Value>,
+        path: &Path,
+    ) -> Option<WebService> {
+        let start = self.errors.len();
+        let mut directory = None;
+        if let Some(raw) = self.de::<RawStatic>(value, path) {
+            self.service_id(raw.id.clone(), path);
+            self.unsupported(path, raw.unsupported());
+            match raw.directory {
+                Some(dir) => directory = self.static_directory(&dir, &path.key("directory")),
+                // `package` + `resource` were reported as not supported yet.
+                None if raw.package.is_some() || raw.resource.is_some() => {}
+                None => self.error(path, "missing field `directory`"),
+            }
+        }
+        let mut service = StaticService {
+            directory: PathBuf::new(),
+            enable_directory_listing: false,
+            mime_types: BTreeMap::new(),
+            cache_timeout: Some(DEFAULT_CACHE_TIMEOUT),
+            default_file: DEFAULT_INDEX_FILE.to_owned(),
+            fallback_file: None,
+        };
+        if let Some(options) = get(map, "options") {
+            let options_path = path.key("options");
+            if let Some(raw) = self.object_de::<RawStaticOptions>(options, &options_path) {
+                service.enable_directory_listing = raw.enable_directory_listing.unwrap_or(false);
+                if let Some(timeout) = raw.cache_timeout {
+                    service.cache_timeout = timeout;
+                }
+                if let Some(file) = raw.default_file {
+                    service.fallback_file = self.fallback_file(file, &options_path);
+                }
+                if let Some(mime_types) = self.map_get(options, "mime_types") {
+                    service.mime_types =
+                        self.mime_types(mime_types, &options_path.key("mime_types"));
+                }
+            }
+        }
+        if !self.ok_since(start) {
+            return None;
+        }
+        service.directory = directory?;
+        Some(WebService::Static(service))
+    }
+
+    /// `value[key]` of an object value (`null` = absent).
+    fn map_get<'v>(&self, value: &'v Value, key: &str) -> Option<&'v Value> {
+        value.as_object().and_then(|map| get(map, key))
+    }
+
+    /// A static `directory`: resolved against the base directory; it must exist.
+    fn static_directory(&mut self, dir: &str, path: &Path) -> Option<PathBuf> {
+        if dir.is_empty() {
+            self.error(path, "must not be empty");
+            return None;
+        }
+        let resolved = self.resolve(dir);
+        match std::fs::metadata(&resolved) {
+            Ok(meta) if meta.is_dir() => Some(resolved),
+            Ok(_) => {
+                self.error(path, format!("{} is not a directory", resolved.display()));
+                None
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.error(
+                    path,
+                    format!("directory {} does not exist", resolved.display()),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(path, format!("cannot access {}: {e}", resolved.display()));
+                None
+            }
+        }
+    }
+
+    /// `options.default_file` of a static service: a relative file name inside the directory.
+    fn fallback_file(&mut self, file: String, options_path: &Path) -> Option<String> {
+        let relative = std::path::Path::new(&file);
+        let inside = !file.is_empty()
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if inside {
+            Some(file)
+        } else {
+            self.error(
+                &options_path.key("default_file"),
+                format!(
+                    "invalid default file {file:?}: must be a relative path inside the directory \
+                     (no '..', no leading '/')"
+                ),
+            );
+            None
+        }
+    }
+
+    /// `options.mime_types` of a static service: extension → MIME type, keys normalised to
+    /// a lower-case extension with its leading dot.
+    fn mime_types(&mut self, value: &Value, path: &Path) -> BTreeMap<String, String> {
+        let mut types = BTreeMap::new();
+        let Some(map) = self.object(value, path) else {
+            return types;
+        };
+        let mut seen: HashMap<String, Path> = HashMap::new();
+        for (key, mime) in map {
+            let key_path = path.key(key);
+            let extension = key.strip_prefix('.').unwrap_or(key);
+            if extension.is_empty()
+                || extension
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '/' || c == '\\')
+            {
+                self.error(
+                    &key_path,
+                    format!("invalid file extension {key:?}: expected e.g. \".wasm\""),
+                );
+                continue;
+            }
+            let normalised = format!(".{}", extension.to_ascii_lowercase());
+            let Value::String(mime) = mime else {
+                self.error(
+                    &key_path,
+                    format!("invalid type: {}, expected a string", describe(mime)),
+                );
+                continue;
+            };
+            let valid_mime = mime
+                .split_once('/')
+                .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
+                && !mime.chars().any(char::is_whitespace);
+            if !valid_mime {
+                self.error(
+                    &key_path,
+                    format!("invalid MIME type {mime:?}: expected e.g. \"application/wasm\""),
+                );
+                continue;
+            }
+            if let Some(first) = first_use(&mut seen, &normalised, &key_path) {
+                self.error(
+                    &key_path,
+                    format!("duplicate extension {normalised:?} (already given at {first})"),
+                );
+                continue;
+            }
+            types.insert(normalised, mime.clone());
+        }
+        types
+    }
+
+    /// A WebSocket path: a web path service of type `websocket`, or an entry of a universal
+    /// transport's `websocket` map.
+    fn websocket_service(
+        &mut self,
+        value: &Value,
+        map: &Map<String, Value>,
+        path: &Path,
+    ) -> Option<(WebSocketSettings, RoleRef)> {
+        let start = self.errors.len();
+        let mut serializers = Serializer::ALL.to_vec();
+        if let Some(raw) = self.de::<RawWebSocketService>(value, path) {
+            self.service_id(raw.id.clone(), path);
+            self.unsupported(path, raw.unsupported());
+            self.sub_item_keys(raw.endpoint.is_some(), raw.max_connections.is_some(), path);
+            if let Some(url) = &raw.url {
+                // Checked as by Crossbar; the path key, not the URL, is where it upgrades.
+                self.websocket_url(url, &path.key("url"));
+            }
+            if let Some(names) = &raw.serializers {
+                serializers = self.serializers(names, &path.key("serializers"));
+            }
+        }
+        let options = match get(map, "options") {
+            Some(options) => self.websocket_options(options, &path.key("options")),
+            None => Some(WebSocketOptions::default()),
+        };
+        let anonymous = self.auth_of(map, path);
+        if !self.ok_since(start) {
+            return None;
+        }
+        let (role, role_path) = anonymous?;
+        let settings = WebSocketSettings {
+            serializers,
+            options: options?,
+            anonymous_role: role.clone(),
+        };
+        Some((settings, (role, role_path)))
+    }
+
+    fn universal(
+        &mut self,
+        value: &Value,
+        map: &Map<String, Value>,
+        path: &Path,
+        ids: &mut HashMap<String, Path>,
+    ) -> Option<(UniversalTransport, Vec<RoleRef>)> {
+        let start = self.errors.len();
+        let mut id = None;
+        let mut max_connections = None;
+        if let Some(raw) = self.de::<RawUniversal>(value, path) {
+            id = self.transport_id(raw.id.clone(), path, ids);
+            self.unsupported(path, raw.unsupported());
+            max_connections = self.max_connections(raw.max_connections, path);
+        }
+        let endpoint = self.transport_endpoint(map, path);
+        let mut roles = Vec::new();
+
+        let mut rawsocket = None;
+        if let Some(value) = get(map, "rawsocket") {
+            if let Some((settings, role)) = self.universal_rawsocket(value, &path.key("rawsocket"))
+            {
+                rawsocket = Some(settings);
+                roles.push(role);
+            }
+        }
+
+        let mut websocket = BTreeMap::new();
+        let ws_path = path.key("websocket");
+        let ws_map = get(map, "websocket").and_then(|v| self.object(v, &ws_path));
+        for (key, entry) in ws_map.into_iter().flatten() {
+            let entry_path = ws_path.key(key);
+            if !self.web_path_key(key, &entry_path) {
+                continue;
+            }
+            if let Some((settings, role)) = self.universal_websocket(entry, &entry_path) {
+                websocket.insert(key.clone(), settings);
+                roles.push(role);
+            }
+        }
+
+        let mut web = None;
+        let web_path = path.key("web");
+        let web_map = get(map, "web").and_then(|v| self.object(v, &web_path));
+        if let Some(web_map) = web_map {
+            let web_value = &map["web"];
+            if let Some(raw) = self.de::<RawUniversalWeb>(web_value, &web_path) {
+                self.sub_item_keys(
+                    raw.endpoint.is_some(),
+                    raw.max_connections.is_some(),
+                    &web_path,
+                );
+            }
+            if let Some((paths, web_roles)) = self.web_paths_and_options(web_map, &web_path) {
+                web = Some(paths);
+                roles.extend(web_roles);
+            }
+            // A path in both maps: Crossbar would silently route it to the WebSocket.
+            let web_keys = get(web_map, "paths").and_then(Value::as_object);
+            for key in ws_map.into_iter().flat_map(Map::keys) {
+                if web_keys.is_some_and(|keys| keys.contains_key(key)) {
+                    self.error(
+                        &ws_path.key(key),
+                        format!(
+                            "path {key:?} is also a key of web.paths: a path is either a \
+                             WebSocket or a web service"
+                        ),
+                    );
+                }
+            }
+        }
+
+        if !self.ok_since(start) {
+            return None;
+        }
+        let transport = UniversalTransport {
+            id,
+            endpoint: endpoint?,
+            rawsocket,
+            websocket,
+            web,
+            max_connections,
+        };
+        Some((transport, roles))
+    }
+
+    /// An entry of a universal transport's `websocket` map: `type` is optional here, and must
+    /// be `websocket` when present.
+    fn universal_websocket(
+        &mut self,
+        value: &Value,
+        path: &Path,
+    ) -> Option<(WebSocketSettings, RoleRef)> {
+        let map = self.object(value, path)?;
+        match get(map, "type") {
+            None => {}
+            Some(Value::String(kind)) if kind == "websocket" => {}
+            Some(Value::String(kind)) => {
+                let hint = if WEB_SERVICES.contains(&kind.as_str())
+                    || UNSUPPORTED_WEB_SERVICES.contains(&kind.as_str())
+                {
+                    "; other web services go under `web.paths`"
+                } else {
+                    ""
+                };
+                self.error(
+                    &path.key("type"),
+                    format!("type {kind:?} is not allowed here, expected \"websocket\"{hint}"),
+                );
+                return None;
+            }
+            Some(other) => {
+                let message = format!("invalid type: {}, expected a string", describe(other));
+                self.error(&path.key("type"), message);
+                return None;
+            }
+        }
+        self.websocket_service(value, map, path)
     }
 
     /// `serializers` of a WebSocket transport, in config (preference) order.
@@ -798,8 +1494,6 @@ impl<'e> Checker<'e> {
         let max_frame_size = self
             .size(raw.max_frame_size, &path.key("max_frame_size"))
             .unwrap_or(max_message_size);
-        // Autobahn (and so Crossbar) reads 0 as "no pings" / "no pong timeout".
-        let ping = |ms: Option<u64>| ms.filter(|&ms| ms > 0).map(Duration::from_millis);
         let open_handshake_timeout = self
             .timeout(
                 raw.open_handshake_timeout,
@@ -812,21 +1506,9 @@ impl<'e> Checker<'e> {
                 &path.key("close_handshake_timeout"),
             )
             .unwrap_or(defaults.close_handshake_timeout);
-        let outbox_messages = match raw.outbox_messages {
-            None => defaults.outbox_messages,
-            Some(0) => {
-                self.error(&path.key("outbox_messages"), "must be positive");
-                defaults.outbox_messages
-            }
-            Some(n) if n > MAX_OUTBOX_MESSAGES => {
-                self.error(
-                    &path.key("outbox_messages"),
-                    format!("{n} exceeds the maximum of {MAX_OUTBOX_MESSAGES}"),
-                );
-                defaults.outbox_messages
-            }
-            Some(n) => usize::try_from(n).expect("at most MAX_OUTBOX_MESSAGES"),
-        };
+        let outbox_messages = self
+            .outbox_messages(raw.outbox_messages, &path.key("outbox_messages"))
+            .unwrap_or(defaults.outbox_messages);
         self.ok_since(start).then_some(WebSocketOptions {
             max_message_size,
             max_frame_size,
@@ -839,6 +1521,24 @@ impl<'e> Checker<'e> {
                 .unwrap_or(defaults.require_websocket_subprotocol),
             outbox_messages,
         })
+    }
+
+    /// `outbox_messages` (junction extension): 1 to `MAX_OUTBOX_MESSAGES`.
+    fn outbox_messages(&mut self, value: Option<u64>, path: &Path) -> Option<usize> {
+        match value? {
+            0 => {
+                self.error(path, "must be positive");
+                None
+            }
+            n if n > MAX_OUTBOX_MESSAGES => {
+                self.error(
+                    path,
+                    format!("{n} exceeds the maximum of {MAX_OUTBOX_MESSAGES}"),
+                );
+                None
+            }
+            n => Some(usize::try_from(n).expect("at most MAX_OUTBOX_MESSAGES")),
+        }
     }
 
     /// A size limit in bytes: 1 to 16 MiB. (Crossbar reads 0 as unlimited; junction enforces
@@ -875,10 +1575,11 @@ impl<'e> Checker<'e> {
     }
 
     /// `endpoint`: dispatch on `type`.
-    fn endpoint(&mut self, value: &Value, path: &Path) -> Option<TcpEndpoint> {
+    fn endpoint(&mut self, value: &Value, path: &Path) -> Option<Endpoint> {
         let map = self.object(value, path)?;
         match self.kind(map, path)? {
-            "tcp" => self.tcp_endpoint(value, path),
+            "tcp" => self.tcp_endpoint(value, map, path).map(Endpoint::Tcp),
+            "unix" => self.unix_endpoint(value, path).map(Endpoint::Unix),
             kind if UNSUPPORTED_ENDPOINT_TYPES.contains(&kind) => {
                 self.error(
                     &path.key("type"),
@@ -890,7 +1591,7 @@ impl<'e> Checker<'e> {
                 self.error(
                     &path.key("type"),
                     format!(
-                        "unknown endpoint type {kind:?}, expected one of \"tcp\", {}",
+                        "unknown endpoint type {kind:?}, expected one of \"tcp\", \"unix\", {}",
                         quoted(UNSUPPORTED_ENDPOINT_TYPES)
                     ),
                 );
@@ -899,9 +1600,63 @@ impl<'e> Checker<'e> {
         }
     }
 
-    fn tcp_endpoint(&mut self, value: &Value, path: &Path) -> Option<TcpEndpoint> {
-        let raw = self.de::<RawTcpEndpoint>(value, path)?;
+    /// A `backlog`: 1 to 65535, default 1024.
+    fn backlog(&mut self, backlog: Option<u64>, path: &Path) -> u32 {
+        match backlog {
+            None => DEFAULT_BACKLOG,
+            Some(n @ 1..=65535) => u32::try_from(n).expect("at most 65535"),
+            Some(n) => {
+                self.error(
+                    &path.key("backlog"),
+                    format!("backlog {n} is out of range (1 to 65535)"),
+                );
+                DEFAULT_BACKLOG
+            }
+        }
+    }
+
+    fn unix_endpoint(&mut self, value: &Value, path: &Path) -> Option<UnixEndpoint> {
+        let raw = self.de::<RawUnixEndpoint>(value, path)?;
         let start = self.errors.len();
+        let backlog = self.backlog(raw.backlog, path);
+        let socket = if raw.path.is_empty() {
+            self.error(&path.key("path"), "must not be empty");
+            None
+        } else {
+            let resolved = self.resolve(&raw.path);
+            let len = resolved.as_os_str().len();
+            if len > MAX_UNIX_PATH {
+                self.error(
+                    &path.key("path"),
+                    format!(
+                        "socket path {} is {len} bytes long, more than the {MAX_UNIX_PATH} a \
+                         Unix socket address can hold",
+                        resolved.display()
+                    ),
+                );
+            }
+            Some(resolved)
+        };
+        if !self.ok_since(start) {
+            return None;
+        }
+        Some(UnixEndpoint {
+            path: socket?,
+            backlog,
+        })
+    }
+
+    fn tcp_endpoint(
+        &mut self,
+        value: &Value,
+        map: &Map<String, Value>,
+        path: &Path,
+    ) -> Option<TcpEndpoint> {
+        let raw = self.de::<RawTcpEndpoint>(value, path);
+        let start = self.errors.len();
+        // `tls` is checked even when the endpoint itself has a typo.
+        let tls = get(map, "tls").map(|tls| self.tls(tls, &path.key("tls")));
+        let raw = raw?;
         self.unsupported(path, raw.unsupported());
         let port = match &raw.port {
             Some(port) => self.port(port, &path.key("port")),
@@ -946,17 +1701,7 @@ impl<'e> Checker<'e> {
             }
             Some(ip)
         });
-        let backlog = match raw.backlog {
-            None => DEFAULT_BACKLOG,
-            Some(n @ 1..=65535) => u32::try_from(n).expect("at most 65535"),
-            Some(n) => {
-                self.error(
-                    &path.key("backlog"),
-                    format!("backlog {n} is out of range (1 to 65535)"),
-                );
-                DEFAULT_BACKLOG
-            }
-        };
+        let backlog = self.backlog(raw.backlog, path);
         if !self.ok_since(start) {
             return None;
         }
@@ -965,8 +1710,82 @@ impl<'e> Checker<'e> {
             interface,
             backlog,
             version,
-            tls: None,
+            tls: match tls {
+                Some(tls) => Some(tls?),
+                None => None,
+            },
         })
+    }
+
+    /// `endpoint.tls`: files resolved against the base directory, then loaded and checked by
+    /// `crate::tls::server_config`.
+    fn tls(&mut self, value: &Value, path: &Path) -> Option<TlsConfig> {
+        let raw = self.object_de::<RawTls>(value, path)?;
+        let start = self.errors.len();
+        if raw.dhparam.is_some() {
+            self.error(
+                &path.key("dhparam"),
+                "not supported: rustls uses ECDHE key exchange only and cannot use custom DH \
+                 parameters",
+            );
+        }
+        let min_version = match raw.min_version.as_deref() {
+            None | Some("1.2") => TlsVersion::V1_2,
+            Some("1.3") => TlsVersion::V1_3,
+            Some(v) => {
+                self.error(
+                    &path.key("min_version"),
+                    format!("invalid TLS version {v:?}, expected \"1.2\" or \"1.3\""),
+                );
+                TlsVersion::V1_2
+            }
+        };
+        let ciphers = raw.ciphers.as_deref().map(crate::tls::split_cipher_list);
+        if ciphers.as_ref().is_some_and(Vec::is_empty) {
+            self.error(&path.key("ciphers"), "empty cipher list");
+        }
+        let files = |checker: &mut Self, key: &str, file: &str| {
+            if file.is_empty() {
+                checker.error(&path.key(key), "must not be empty");
+            }
+            checker.resolve(file)
+        };
+        let key = files(self, "key", &raw.key);
+        let certificate = files(self, "certificate", &raw.certificate);
+        let chain_certificates = raw
+            .chain_certificates
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| files(self, &format!("chain_certificates[{i}]"), f))
+            .collect();
+        let ca_certificates = raw
+            .ca_certificates
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| files(self, &format!("ca_certificates[{i}]"), f))
+            .collect();
+        if !self.ok_since(start) {
+            return None;
+        }
+        let tls = TlsConfig {
+            key,
+            certificate,
+            chain_certificates,
+            ca_certificates,
+            ciphers,
+            min_version,
+        };
+        match crate::tls::server_config(&tls) {
+            Ok(_) => Some(tls),
+            Err(problems) => {
+                for (key, message) in problems {
+                    self.error(&path.key(&key), message);
+                }
+                None
+            }
+        }
     }
 
     /// A TCP port: an integer or Crossbar's `"$VAR"` environment reference.
@@ -1035,8 +1854,27 @@ impl<'e> Checker<'e> {
         None
     }
 
+    /// Records a listener; reports it when an earlier one already takes its address.
+    fn listener(&mut self, endpoint: &Endpoint, path: &Path) {
+        match endpoint {
+            Endpoint::Tcp(tcp) => self.tcp_listener(tcp, path),
+            Endpoint::Unix(unix) => {
+                let first = first_use(&mut self.unix_listeners, &unix.path.to_string_lossy(), path);
+                if let Some(first) = first {
+                    self.error(
+                        &path.key("path"),
+                        format!(
+                            "unix socket {} is already used by {first}",
+                            unix.path.display()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     /// Records a TCP listener; reports it when an earlier one already takes its address.
-    fn listener(&mut self, endpoint: &TcpEndpoint, path: &Path) {
+    fn tcp_listener(&mut self, endpoint: &TcpEndpoint, path: &Path) {
         let clash = self
             .listeners
             .iter()

@@ -58,7 +58,7 @@ mod tests;
 
 pub use model::*;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One problem in the config: "path: message", e.g.
 /// "workers[0].transports[1].endpoint.port: port 0 is not allowed".
@@ -74,21 +74,31 @@ pub struct ConfigError {
 
 /// Parses and validates config JSON text; returns every problem found.
 ///
-/// `"$VAR"` ports are read from the process environment.
+/// `"$VAR"` ports are read from the process environment. Relative paths in the config (static
+/// `directory`, Unix socket `path`, TLS files) are resolved against the current directory,
+/// as [`load_dir`] resolves them against the node directory; the result holds absolute paths.
 ///
 /// # Errors
 ///
 /// A JSON syntax error (path `(root)`, message with line and column), or every structural and
 /// semantic problem of the tree, in tree order.
 pub fn parse_json(text: &str) -> Result<NodeConfig, Vec<ConfigError>> {
-    parse_with_env(text, "(root)", &|var| std::env::var(var).ok())
+    let cwd = current_dir();
+    parse_with_env(text, "(root)", &|var| std::env::var(var).ok(), &cwd)
 }
 
-/// [`parse_json`] with a named source for syntax errors and an injectable environment.
+/// The current directory (absolute), or `/` when it cannot be determined.
+fn current_dir() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+}
+
+/// [`parse_json`] with a named source for syntax errors, an injectable environment and the
+/// directory relative paths are resolved against (absolute).
 pub(crate) fn parse_with_env(
     text: &str,
     source: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    base: &Path,
 ) -> Result<NodeConfig, Vec<ConfigError>> {
     let root: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         vec![ConfigError {
@@ -96,11 +106,16 @@ pub(crate) fn parse_with_env(
             message: e.to_string(),
         }]
     })?;
-    check::Checker::check(&root, env)
+    check::Checker::check(&root, env, base)
 }
 
 /// Finds and loads the config in a node directory: `config.json`; `Ok(None)` when there is
 /// none. The file name goes into I/O and syntax errors.
+///
+/// Relative paths in the config are resolved against `cbdir` (as Crossbar does: a static
+/// `"directory": "../web"` is the `web` folder next to the node directory), so the result holds
+/// absolute paths only. Static directories must exist, and every TLS key and certificate must
+/// load (see [`crate::tls::server_config`]).
 ///
 /// # Errors
 ///
@@ -133,16 +148,22 @@ pub fn load_dir(cbdir: &Path) -> Result<Option<NodeConfig>, Vec<ConfigError>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error(&json, e)),
     };
-    parse_with_env(&text, &json.display().to_string(), &|var| {
-        std::env::var(var).ok()
-    })
+    let base = check::resolve_path(&current_dir(), cbdir);
+    parse_with_env(
+        &text,
+        &json.display().to_string(),
+        &|var| std::env::var(var).ok(),
+        &base,
+    )
     .map(Some)
 }
 
 /// The built-in default config as pretty JSON (what `junction init` writes and `junction
 /// start` uses when no config exists): version 2, one router worker with realm `realm1` whose
-/// role `anonymous` may do everything, and one WebSocket transport on TCP port 8080 at `/ws`
-/// with all four serializers.
+/// role `anonymous` may do everything, and one `universal` transport on TCP port 8080 (all
+/// interfaces) that takes RawSocket, WebSocket at `/ws` and HTTP, all with the four
+/// serializers. Its only web service is `nodeinfo` at `/`: the default refers to no file, so
+/// it starts in any directory (the sample `node-config/config.json` adds a static site).
 pub fn default_config_json() -> String {
     let config = serde_json::json!({
         "version": 2,
@@ -168,10 +189,22 @@ pub fn default_config_json() -> String {
                 }]
             }],
             "transports": [{
-                "type": "websocket",
+                "type": "universal",
                 "endpoint": {"type": "tcp", "port": 8080},
-                "url": "ws://127.0.0.1:8080/ws",
-                "serializers": ["json", "msgpack", "cbor", "ubjson"]
+                "rawsocket": {
+                    "serializers": ["json", "msgpack", "cbor", "ubjson"]
+                },
+                "websocket": {
+                    "ws": {
+                        "type": "websocket",
+                        "serializers": ["json", "msgpack", "cbor", "ubjson"]
+                    }
+                },
+                "web": {
+                    "paths": {
+                        "/": {"type": "nodeinfo"}
+                    }
+                }
             }]
         }]
     });

@@ -144,7 +144,8 @@ impl Endpoint {
 /// A Unix-domain socket endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnixEndpoint {
-    /// `path` (relative paths are resolved against the node directory).
+    /// `path`: absolute and lexically normalised (relative paths are resolved against the node
+    /// directory). Unique across the node.
     pub path: PathBuf,
     /// `backlog` (default 1024).
     pub backlog: u32,
@@ -153,7 +154,9 @@ pub struct UnixEndpoint {
 /// `endpoint.tls`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsConfig {
-    /// `key`: PEM private key file (resolved against the node directory).
+    /// `key`: PEM private key file (absolute; relative paths in the config are resolved
+    /// against the node directory). Every file of a validated config was readable and valid
+    /// when it was loaded; build the rustls config with `crate::tls::server_config`.
     pub key: PathBuf,
     /// `certificate`: PEM certificate file.
     pub certificate: PathBuf,
@@ -259,16 +262,25 @@ pub enum WebService {
 /// `type: "static"`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaticService {
-    /// `directory`, resolved against the node directory (as Crossbar: `..` is the app dir).
+    /// `directory`: an absolute, lexically normalised path to an existing directory (relative
+    /// paths are resolved against the node directory, as Crossbar: `..` is the app dir).
     pub directory: PathBuf,
     /// `options.enable_directory_listing` (default false).
     pub enable_directory_listing: bool,
-    /// `options.mime_types`: extension (with dot, e.g. ".wasm") → MIME type overrides.
+    /// `options.mime_types`: lower-case extension with its dot (".wasm") → MIME type
+    /// overrides. Match file extensions case-insensitively.
     pub mime_types: std::collections::BTreeMap<String, String>,
-    /// `options.cache_timeout` in seconds (Cache-Control max-age; `None` = no header).
+    /// `options.cache_timeout` in seconds: `Cache-Control: max-age=N, public` (and `Expires`).
+    /// Absent in the config → 43200 (Crossbar's 12 h default); `null` → `None` = no header.
     pub cache_timeout: Option<u64>,
-    /// `options.default_file` (default "index.html").
+    /// The directory index file name: always "index.html" (served for a request of a
+    /// directory, as Twisted's index). Not configurable: Crossbar's `options.default_file` is
+    /// a different thing, see `fallback_file`.
     pub default_file: String,
+    /// `options.default_file` (Crossbar's name): a file, relative to `directory`, served with
+    /// 200 instead of a 404 for any path of this service that does not exist (single-page
+    /// apps). `None` = 404.
+    pub fallback_file: Option<String>,
 }
 
 /// A web path map: first path component → service; `"/"` is the root.

@@ -251,13 +251,273 @@ pub(super) struct RawWebSocket {
     #[serde(rename = "auth")]
     pub(super) _auth: Child,
     pub(super) cookie: Walked,
-    pub(super) max_connections: Walked,
+    pub(super) max_connections: Option<u64>,
 }
 
 impl RawWebSocket {
     pub(super) fn unsupported(&self) -> Vec<&'static str> {
-        present!(self, [debug, cookie, max_connections])
+        present!(self, [debug, cookie])
     }
+}
+
+/// A WebSocket path: an entry of a universal transport's `websocket` map, or a web path
+/// service of type `websocket`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebSocketService {
+    /// Checked like every item id; no effect.
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    /// Checked; no effect (the path key is the upgrade path).
+    pub(super) url: Option<String>,
+    pub(super) serializers: Option<Vec<String>>,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    #[serde(rename = "auth")]
+    pub(super) _auth: Child,
+    pub(super) debug: Walked,
+    pub(super) cookie: Walked,
+    /// Illegal here (Crossbar: the sub-item uses the transport's endpoint).
+    pub(super) endpoint: Walked,
+    /// Illegal here (Crossbar: set it on the transport).
+    pub(super) max_connections: Walked,
+}
+
+impl RawWebSocketService {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [debug, cookie])
+    }
+}
+
+/// `transports[t]` of type `rawsocket`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRawSocket {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    #[serde(rename = "endpoint")]
+    pub(super) _endpoint: Child,
+    pub(super) serializers: Option<Vec<String>>,
+    pub(super) debug: Walked,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    #[serde(rename = "auth")]
+    pub(super) _auth: Child,
+    pub(super) max_connections: Option<u64>,
+}
+
+impl RawRawSocket {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [debug])
+    }
+}
+
+/// `rawsocket` of a universal transport.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUniversalRawSocket {
+    pub(super) serializers: Option<Vec<String>>,
+    pub(super) debug: Walked,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    #[serde(rename = "auth")]
+    pub(super) _auth: Child,
+    /// Illegal here (Crossbar: the universal transport's endpoint is used).
+    pub(super) endpoint: Walked,
+    /// Illegal here (Crossbar: set it on the universal transport).
+    pub(super) max_connections: Walked,
+}
+
+impl RawUniversalRawSocket {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [debug])
+    }
+}
+
+/// `options` of a RawSocket transport (Crossbar knows only `max_message_size`; the others are
+/// junction extensions).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRawSocketOptions {
+    pub(super) max_message_size: Option<u64>,
+    pub(super) open_handshake_timeout: Option<u64>,
+    pub(super) auto_ping_interval: Option<u64>,
+    pub(super) auto_ping_timeout: Option<u64>,
+    pub(super) outbox_messages: Option<u64>,
+}
+
+/// `transports[t]` of type `web`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWeb {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    #[serde(rename = "endpoint")]
+    pub(super) _endpoint: Child,
+    #[serde(rename = "paths")]
+    pub(super) _paths: Child,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    pub(super) max_connections: Option<u64>,
+}
+
+/// `web` of a universal transport.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUniversalWeb {
+    #[serde(rename = "paths")]
+    pub(super) _paths: Child,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    /// Illegal here.
+    pub(super) endpoint: Walked,
+    /// Illegal here.
+    pub(super) max_connections: Walked,
+}
+
+/// `options` of a web transport: all known to Crossbar, none implemented yet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebOptions {
+    pub(super) access_log: Walked,
+    pub(super) display_tracebacks: Walked,
+    pub(super) hsts: Walked,
+    pub(super) hsts_max_age: Walked,
+    pub(super) client_timeout: Walked,
+}
+
+impl RawWebOptions {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(
+            self,
+            [
+                access_log,
+                display_tracebacks,
+                hsts,
+                hsts_max_age,
+                client_timeout
+            ]
+        )
+    }
+}
+
+/// `transports[t]` of type `universal`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUniversal {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    #[serde(rename = "endpoint")]
+    pub(super) _endpoint: Child,
+    #[serde(rename = "rawsocket")]
+    pub(super) _rawsocket: Child,
+    #[serde(rename = "websocket")]
+    pub(super) _websocket: Child,
+    #[serde(rename = "web")]
+    pub(super) _web: Child,
+    pub(super) mqtt: Walked,
+    pub(super) max_connections: Option<u64>,
+}
+
+impl RawUniversal {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [mqtt])
+    }
+}
+
+/// Web path service of type `static`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStatic {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    pub(super) directory: Option<String>,
+    pub(super) package: Walked,
+    pub(super) resource: Walked,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+}
+
+impl RawStatic {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [package, resource])
+    }
+}
+
+/// `options` of a static web service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStaticOptions {
+    pub(super) enable_directory_listing: Option<bool>,
+    /// Extension → MIME type; checked by hand for exact key paths.
+    #[serde(rename = "mime_types")]
+    pub(super) _mime_types: Child,
+    /// Absent: Crossbar's default; `null`: no caching headers (so `null` is not "absent" here).
+    #[serde(default, deserialize_with = "nullable")]
+    pub(super) cache_timeout: Option<Option<u64>>,
+    pub(super) default_file: Option<String>,
+}
+
+/// Web path service of type `redirect`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRedirect {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    pub(super) url: String,
+}
+
+/// Web path service of type `json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJson {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    /// Any JSON, `null` included (required).
+    pub(super) value: Value,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+}
+
+/// `options` of a json web service: known to Crossbar, not implemented yet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJsonOptions {
+    pub(super) prettify: Walked,
+    pub(super) allow_cross_origin: Walked,
+    pub(super) discourage_caching: Walked,
+}
+
+impl RawJsonOptions {
+    pub(super) fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, [prettify, allow_cross_origin, discourage_caching])
+    }
+}
+
+/// Web path service of type `nodeinfo`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNodeInfo {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+}
+
+/// Deserializes a key whose `null` means something: absent → `None` (via `default`),
+/// `null` → `Some(None)`.
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// `transports[t].options` of a WebSocket transport.
@@ -337,15 +597,42 @@ pub(super) struct RawTcpEndpoint {
     pub(super) backlog: Option<u64>,
     pub(super) version: Option<u64>,
     pub(super) shared: Walked,
-    pub(super) tls: Walked,
+    #[serde(rename = "tls")]
+    pub(super) _tls: Child,
     pub(super) portrange: Walked,
     pub(super) user_timeout: Walked,
 }
 
 impl RawTcpEndpoint {
     pub(super) fn unsupported(&self) -> Vec<&'static str> {
-        present!(self, [shared, tls, portrange, user_timeout])
+        present!(self, [shared, portrange, user_timeout])
     }
+}
+
+/// `endpoint.tls` of a listening TCP endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub(super) key: String,
+    pub(super) certificate: String,
+    pub(super) chain_certificates: Option<Vec<String>>,
+    pub(super) ca_certificates: Option<Vec<String>>,
+    /// Rejected with a reason: rustls has no finite-field DH.
+    pub(super) dhparam: Walked,
+    /// An OpenSSL cipher list (`"A:B:C"`).
+    pub(super) ciphers: Option<String>,
+    /// junction extension: `"1.2"` or `"1.3"`.
+    pub(super) min_version: Option<String>,
+}
+
+/// `endpoint` of type `unix` (listening).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUnixEndpoint {
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    pub(super) path: String,
+    pub(super) backlog: Option<u64>,
 }
 
 /// `auth.anonymous` of type `static`.

@@ -15,6 +15,16 @@ pub(super) fn is_valid_id(id: &str) -> bool {
             .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// A web path key (web transport `paths`, universal `websocket` map): `^([a-z0-9A-Z_\-]+|/)$`
+/// (Crossbar `_WEB_PATH_PAT_STR`).
+pub(super) fn is_web_path(key: &str) -> bool {
+    key == "/"
+        || (!key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+}
+
 /// One component of a loose WAMP URI: `[^\s\.#]+` without the `+` (emptiness is the caller's
 /// business).
 fn is_loose_component(component: &str) -> bool {
@@ -138,6 +148,16 @@ mod tests {
         assert!(!is_valid_id("1abc"));
         assert!(!is_valid_id("Router"));
         assert!(!is_valid_id("my-router"));
+    }
+
+    #[test]
+    fn web_paths() {
+        for ok in ["/", "ws", "info", "A-b_9", "-"] {
+            assert!(is_web_path(ok), "{ok}");
+        }
+        for bad in ["", "//", "/ws", "ws/", "a.b", "a b", "ü", "ws?x"] {
+            assert!(!is_web_path(bad), "{bad}");
+        }
     }
 
     #[test]

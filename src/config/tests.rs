@@ -1,5 +1,6 @@
 //! Config loading and validation tests: every error names its exact key path.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -9,13 +10,21 @@ use crate::wire::Serializer;
 
 const SAMPLE: &str = include_str!("../../node-config/config.json");
 
+/// The base directory of `parse`: relative paths in test configs resolve against it.
+const NODE: &str = "/node";
+
 /// No environment variables.
 fn no_env(_: &str) -> Option<String> {
     None
 }
 
 fn parse(config: &Value) -> Result<NodeConfig, Vec<ConfigError>> {
-    parse_with_env(&config.to_string(), "(root)", &no_env)
+    parse_in(config, Path::new(NODE))
+}
+
+/// `parse` with relative paths resolved against `base`.
+fn parse_in(config: &Value, base: &Path) -> Result<NodeConfig, Vec<ConfigError>> {
+    parse_with_env(&config.to_string(), "(root)", &no_env, base)
 }
 
 /// The errors of an invalid config, as "path: message" lines.
@@ -36,9 +45,24 @@ fn assert_one_error(config: &Value, path: &str, needle: &str) {
     assert!(errors[0].message.contains(needle), "{errors:#?}");
 }
 
-/// The default config as a JSON value, to be modified by a test.
+/// The default config with a standalone WebSocket transport instead of the universal one
+/// (the default before universal transports existed), as a JSON value to be modified by a test.
 fn base() -> Value {
-    serde_json::from_str(&default_config_json()).unwrap()
+    let mut config: Value = serde_json::from_str(&default_config_json()).unwrap();
+    config["workers"][0]["transports"] = json!([{
+        "type": "websocket",
+        "endpoint": {"type": "tcp", "port": 8080},
+        "url": "ws://127.0.0.1:8080/ws",
+        "serializers": ["json", "msgpack", "cbor", "ubjson"]
+    }]);
+    config
+}
+
+/// `base()` with `transports` replaced.
+fn with_transports(transports: Value) -> Value {
+    let mut config = base();
+    config["workers"][0]["transports"] = transports;
+    config
 }
 
 /// `workers[0].transports[0]` of `config`.
@@ -51,6 +75,27 @@ fn websocket(node: &NodeConfig, worker: usize, transport: usize) -> &WebSocketTr
         panic!("not a websocket transport")
     };
     ws
+}
+
+fn rawsocket(node: &NodeConfig, transport: usize) -> &RawSocketTransport {
+    let TransportConfig::RawSocket(rs) = &node.routers[0].transports[transport] else {
+        panic!("not a rawsocket transport")
+    };
+    rs
+}
+
+fn web(node: &NodeConfig, transport: usize) -> &WebTransport {
+    let TransportConfig::Web(web) = &node.routers[0].transports[transport] else {
+        panic!("not a web transport")
+    };
+    web
+}
+
+fn universal(node: &NodeConfig, transport: usize) -> &UniversalTransport {
+    let TransportConfig::Universal(uni) = &node.routers[0].transports[transport] else {
+        panic!("not a universal transport")
+    };
+    uni
 }
 
 #[test]
@@ -80,21 +125,49 @@ fn default_config_parses() {
             }],
         }]
     );
-    let ws = websocket(&node, 0, 0);
-    assert_eq!(ws.endpoint.tcp().unwrap().port, 8080);
-    assert_eq!(ws.endpoint.tcp().unwrap().interface, None);
-    assert_eq!(ws.endpoint.tcp().unwrap().backlog, 1024);
-    assert_eq!(ws.endpoint.tcp().unwrap().version, IpVersion::V4);
-    assert_eq!(ws.path.as_deref(), Some("/ws"));
-    assert_eq!(ws.serializers, Serializer::ALL.to_vec());
-    assert_eq!(ws.options, WebSocketOptions::default());
-    assert_eq!(ws.anonymous_role, "anonymous");
+    assert_eq!(router.transports.len(), 1);
+    let uni = universal(&node, 0);
+    assert_eq!(uni.id, None);
+    assert_eq!(
+        uni.endpoint,
+        Endpoint::Tcp(TcpEndpoint {
+            port: 8080,
+            interface: None,
+            backlog: 1024,
+            version: IpVersion::V4,
+            tls: None,
+        })
+    );
+    assert_eq!(uni.rawsocket, Some(RawSocketSettings::default()));
+    assert_eq!(uni.websocket.keys().collect::<Vec<_>>(), ["ws"]);
+    assert_eq!(
+        uni.websocket["ws"],
+        WebSocketSettings {
+            serializers: Serializer::ALL.to_vec(),
+            options: WebSocketOptions::default(),
+            anonymous_role: "anonymous".into(),
+        }
+    );
+    let paths = uni.web.as_ref().expect("web paths");
+    assert_eq!(paths.len(), 1);
+    assert_eq!(paths["/"], WebService::NodeInfo);
+    assert_eq!(uni.max_connections, None);
     assert!(default_config_json().ends_with("}\n"));
 }
 
 #[test]
+fn default_config_starts_anywhere() {
+    // It refers to no file, so it is valid whatever directory it is loaded from.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), default_config_json()).unwrap();
+    load_dir(dir.path()).unwrap().expect("config found");
+}
+
+#[test]
 fn sample_config_parses() {
-    let node = parse_json(SAMPLE).expect("node-config/config.json is valid");
+    let node_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node-config");
+    let node = parse_with_env(SAMPLE, "(root)", &no_env, &node_dir)
+        .expect("node-config/config.json is valid");
     assert_eq!(node.title.as_deref(), Some("junction node"));
     let router = &node.routers[0];
     assert_eq!(router.id.as_deref(), Some("router1"));
@@ -104,14 +177,33 @@ fn sample_config_parses() {
         .map(|r| r.name.as_str())
         .collect();
     assert_eq!(roles, ["anonymous", "restricted"]);
-    let ws = websocket(&node, 0, 0);
-    assert_eq!(ws.id.as_deref(), Some("ws8080"));
-    assert_eq!(ws.endpoint.tcp().unwrap().port, 8080);
-    assert_eq!(ws.path.as_deref(), Some("/ws"));
+    assert_eq!(router.transports.len(), 1);
+    let uni = universal(&node, 0);
+    assert_eq!(uni.id.as_deref(), Some("uni8080"));
+    let tcp = uni.endpoint.tcp().unwrap();
+    assert_eq!(
+        (tcp.port, tcp.interface, tcp.tls.as_ref()),
+        (8080, None, None)
+    );
+    let rs = uni.rawsocket.as_ref().expect("rawsocket");
+    assert_eq!(rs.serializers, Serializer::ALL.to_vec());
+    let ws = &uni.websocket["ws"];
+    assert_eq!(ws.serializers, Serializer::ALL.to_vec());
     assert_eq!(ws.options.max_message_size, 1 << 20);
     assert_eq!(ws.options.max_frame_size, 1 << 20);
     assert_eq!(ws.options.auto_ping_interval, Some(Duration::from_secs(10)));
     assert_eq!(ws.options.auto_ping_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(ws.anonymous_role, "anonymous");
+    let paths = uni.web.as_ref().expect("web paths");
+    let WebService::Static(root) = &paths["/"] else {
+        panic!("/ is not static: {paths:#?}")
+    };
+    // "../static" relative to the node directory, made absolute and normalised.
+    assert_eq!(
+        root.directory,
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
+    );
+    assert_eq!(paths["info"], WebService::NodeInfo);
 }
 
 #[test]
@@ -236,17 +328,18 @@ fn port_from_environment() {
     let text = config.to_string();
 
     let env = |var: &str| (var == "JUNCTION_PORT").then(|| "9090".to_owned());
-    let node = parse_with_env(&text, "(root)", &env).expect("valid with the variable set");
+    let node = parse_with_env(&text, "(root)", &env, Path::new(NODE))
+        .expect("valid with the variable set");
     assert_eq!(websocket(&node, 0, 0).endpoint.tcp().unwrap().port, 9090);
 
-    let errors = parse_with_env(&text, "(root)", &no_env).unwrap_err();
+    let errors = parse_with_env(&text, "(root)", &no_env, Path::new(NODE)).unwrap_err();
     assert_eq!(
         errors[0].to_string(),
         "workers[0].transports[0].endpoint.port: environment variable JUNCTION_PORT is not set"
     );
 
     let env = |_: &str| Some("http".to_owned());
-    let errors = parse_with_env(&text, "(root)", &env).unwrap_err();
+    let errors = parse_with_env(&text, "(root)", &env, Path::new(NODE)).unwrap_err();
     assert_eq!(errors[0].path, "workers[0].transports[0].endpoint.port");
     assert!(
         errors[0].message.contains("not a port number"),
@@ -254,7 +347,7 @@ fn port_from_environment() {
     );
 
     let env = |_: &str| Some("0".to_owned());
-    let errors = parse_with_env(&text, "(root)", &env).unwrap_err();
+    let errors = parse_with_env(&text, "(root)", &env, Path::new(NODE)).unwrap_err();
     assert_eq!(
         errors[0].message,
         "port 0 is not allowed (from environment variable JUNCTION_PORT)"
@@ -416,25 +509,30 @@ fn unsupported_worker_types() {
 fn unsupported_transport_types_hide_their_inner_keys() {
     let mut config = base();
     let transports = config["workers"][0]["transports"].as_array_mut().unwrap();
-    transports.push(json!({"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081}}));
-    transports.push(json!({"type": "universal", "whatever": {"nested": 1}}));
-    transports.push(json!({"type": "mqtt"}));
-    transports.push(json!({"type": "web", "paths": {}}));
-    transports.push(json!({"type": "flashpolicy"}));
+    transports.push(json!({"type": "mqtt", "endpoint": {"type": "tcp", "port": 1883}}));
+    transports.push(json!({"type": "flashpolicy", "whatever": {"nested": 1}}));
+    transports.push(json!({"type": "websocket.testee"}));
+    transports.push(json!({"type": "stream.testee"}));
     transports.push(json!({"type": "carrier-pigeon"}));
     let errors = errors(&config);
     assert_eq!(
-        errors[..5],
+        errors[..4],
         [
-            "workers[0].transports[1].type: transport type \"rawsocket\" is not supported yet",
-            "workers[0].transports[2].type: transport type \"universal\" is not supported yet",
-            "workers[0].transports[3].type: transport type \"mqtt\" is not supported yet",
-            "workers[0].transports[4].type: transport type \"web\" is not supported yet",
-            "workers[0].transports[5].type: transport type \"flashpolicy\" is not supported yet",
+            "workers[0].transports[1].type: transport type \"mqtt\" is not supported yet",
+            "workers[0].transports[2].type: transport type \"flashpolicy\" is not supported yet",
+            "workers[0].transports[3].type: transport type \"websocket.testee\" is not \
+             supported yet",
+            "workers[0].transports[4].type: transport type \"stream.testee\" is not supported \
+             yet",
         ]
     );
-    assert!(errors[5].starts_with("workers[0].transports[6].type: unknown transport type"));
-    assert_eq!(errors.len(), 6);
+    assert_eq!(
+        errors[4],
+        "workers[0].transports[5].type: unknown transport type \"carrier-pigeon\", expected \
+         one of \"websocket\", \"rawsocket\", \"web\", \"universal\", \"mqtt\", \
+         \"flashpolicy\", \"websocket.testee\", \"stream.testee\""
+    );
+    assert_eq!(errors.len(), 5);
 }
 
 #[test]
@@ -470,7 +568,6 @@ fn unsupported_keys_report_their_paths() {
     let transport = transport0(&mut config);
     transport["debug"] = json!(true);
     transport["cookie"] = json!({});
-    transport["endpoint"]["tls"] = json!({"key": "k", "certificate": "c"});
     transport["endpoint"]["shared"] = json!(true);
     transport["options"] =
         json!({"compression": {}, "allowed_origins": ["*"], "tcp_nodelay": true});
@@ -503,7 +600,6 @@ fn unsupported_keys_report_their_paths() {
         "workers[0].transports[0].debug: not supported yet",
         "workers[0].transports[0].cookie: not supported yet",
         "workers[0].transports[0].endpoint.shared: not supported yet",
-        "workers[0].transports[0].endpoint.tls: not supported yet",
         "workers[0].transports[0].options.allowed_origins: not supported yet",
         "workers[0].transports[0].options.tcp_nodelay: not supported yet",
         "workers[0].transports[0].options.compression: not supported yet",
@@ -520,9 +616,9 @@ fn unsupported_keys_report_their_paths() {
 
 #[test]
 fn unsupported_endpoint_types_and_keys() {
-    for kind in ["unix", "twisted", "onion"] {
+    for kind in ["twisted", "onion"] {
         let mut config = base();
-        transport0(&mut config)["endpoint"] = json!({"type": kind, "path": "/tmp/x.sock"});
+        transport0(&mut config)["endpoint"] = json!({"type": kind, "server_string": "tcp:80"});
         assert_eq!(
             errors(&config),
             [format!(
