@@ -219,11 +219,13 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Vec<TlsProble
         }
     }
     let mut roots = RootCertStore::empty();
+    let mut roots_ok = true;
     for (i, path) in tls.ca_certificates.iter().enumerate() {
         match read_certificates(path) {
             Ok(certs) => {
                 for (j, cert) in certs.into_iter().enumerate() {
                     if let Err(e) = roots.add(cert) {
+                        roots_ok = false;
                         problem(
                             format!("ca_certificates[{i}]"),
                             format!(
@@ -235,7 +237,10 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Vec<TlsProble
                     }
                 }
             }
-            Err(m) => problem(format!("ca_certificates[{i}]"), m),
+            Err(m) => {
+                roots_ok = false;
+                problem(format!("ca_certificates[{i}]"), m);
+            }
         }
     }
     let suites = cipher_suites(tls.ciphers.as_deref())
@@ -280,29 +285,47 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Vec<TlsProble
         }
     }
 
-    // The suites must be able to serve this key at `min_version` or above.
-    if let (Some(suites), Some((_, _, algorithm))) = (&suites, &certified) {
-        let usable = suites.iter().any(|s| {
-            s.usable_for_signature_algorithm(*algorithm)
-                && (tls.min_version == TlsVersion::V1_2
-                    || matches!(s, SupportedCipherSuite::Tls13(_)))
-        });
-        if !usable {
+    // Named TLS 1.2 suites must be usable: with `min_version` 1.2, and with the key (TLS 1.2
+    // suites are tied to RSA or ECDSA keys; TLS 1.3 suites serve any key).
+    if let (Some(names), Some(suites)) = (&tls.ciphers, &suites) {
+        let tls12: Vec<&SupportedCipherSuite> = suites
+            .iter()
+            .filter(|s| matches!(s, SupportedCipherSuite::Tls12(_)))
+            .collect();
+        if !tls12.is_empty() && tls.min_version == TlsVersion::V1_3 {
             problem(
                 "ciphers".into(),
                 format!(
-                    "none of these cipher suites can be used with a {algorithm:?} key at TLS \
-                     {} or later",
-                    match tls.min_version {
-                        TlsVersion::V1_2 => "1.2",
-                        TlsVersion::V1_3 => "1.3",
-                    }
+                    "TLS 1.2 cipher suites have no effect with min_version \"1.3\": {}",
+                    names
+                        .iter()
+                        .filter(|n| suite_by_name(n)
+                            .is_some_and(|s| matches!(s, SupportedCipherSuite::Tls12(_))))
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
+        } else if let Some((_, _, algorithm)) = &certified {
+            if !tls12.is_empty()
+                && !tls12
+                    .iter()
+                    .any(|s| s.usable_for_signature_algorithm(*algorithm))
+            {
+                problem(
+                    "ciphers".into(),
+                    format!(
+                        "none of the TLS 1.2 cipher suites can be used with the {algorithm:?} key \
+                         in {}",
+                        tls.key.display()
+                    ),
+                );
+            }
         }
     }
 
-    let verifier = if tls.ca_certificates.is_empty() {
+    // (Without usable roots, the files were blamed already.)
+    let verifier = if tls.ca_certificates.is_empty() || !roots_ok {
         None
     } else {
         match WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()

@@ -1,6 +1,6 @@
 //! Config loading and validation tests: every error names its exact key path.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -981,4 +981,1048 @@ fn arbitrary_json_never_panics() {
     ] {
         let _ = parse_json(text);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RawSocket transports
+
+#[test]
+fn rawsocket_transport_parses() {
+    let config = with_transports(json!([
+        {"type": "rawsocket", "id": "rs_tcp",
+         "endpoint": {"type": "tcp", "port": 8081},
+         "max_connections": 100},
+        {"type": "rawsocket",
+         "endpoint": {"type": "unix", "path": "sockets/rs.sock", "backlog": 16},
+         "serializers": ["cbor", "json"],
+         "options": {"max_message_size": 65536, "open_handshake_timeout": 2000,
+                     "auto_ping_interval": 10000, "auto_ping_timeout": 0,
+                     "outbox_messages": 64},
+         "auth": {"anonymous": {"type": "static", "role": "anonymous"}}}
+    ]));
+    let node = parse(&config).expect("valid");
+    let first = rawsocket(&node, 0);
+    assert_eq!(first.id.as_deref(), Some("rs_tcp"));
+    assert_eq!(first.endpoint.tcp().unwrap().port, 8081);
+    assert_eq!(first.settings, RawSocketSettings::default());
+    assert_eq!(first.settings.max_message_size, 16 << 20);
+    assert_eq!(first.max_connections, Some(100));
+
+    let second = rawsocket(&node, 1);
+    assert_eq!(
+        second.endpoint,
+        Endpoint::Unix(UnixEndpoint {
+            path: "/node/sockets/rs.sock".into(),
+            backlog: 16,
+        })
+    );
+    assert_eq!(
+        second.settings,
+        RawSocketSettings {
+            serializers: vec![Serializer::Cbor, Serializer::Json],
+            max_message_size: 65536,
+            anonymous_role: "anonymous".into(),
+            open_handshake_timeout: Duration::from_secs(2),
+            auto_ping_interval: Some(Duration::from_secs(10)),
+            auto_ping_timeout: None,
+            outbox_messages: 64,
+        }
+    );
+    assert_eq!(second.max_connections, None);
+}
+
+#[test]
+fn rawsocket_problems_report_their_paths() {
+    let config = with_transports(json!([
+        {"type": "rawsocket", "id": "Bad",
+         "endpoint": {"type": "tcp", "port": 8081},
+         "serializers": ["json", "xml"],
+         "debug": true,
+         "max_connections": 0,
+         "options": {"max_message_size": 16 * 1024 * 1024 + 1, "open_handshake_timeout": 0,
+                     "outbox_messages": 0},
+         "auth": {"anonymous": {"type": "static", "role": "nobody"}}},
+        {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8082},
+         "options": {"max_frame_size": 4096}},
+        {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8083}, "cookie": {}},
+        {"type": "rawsocket"}
+    ]));
+    let errors = errors(&config);
+    let expected_prefixes = [
+        "workers[0].transports[0].id: invalid id \"Bad\"",
+        "workers[0].transports[0].debug: not supported yet",
+        "workers[0].transports[0].max_connections: must be at least 1",
+        "workers[0].transports[0].serializers[1]: unknown serializer \"xml\"",
+        "workers[0].transports[0].options.max_message_size: 16777217 exceeds the maximum of \
+         16777216 (16 MiB)",
+        "workers[0].transports[0].options.open_handshake_timeout: must be positive",
+        "workers[0].transports[0].options.outbox_messages: must be positive",
+        "workers[0].transports[1].options.max_frame_size: unknown field `max_frame_size`",
+        "workers[0].transports[2].cookie: unknown field `cookie`",
+        "workers[0].transports[3]: missing field `endpoint`",
+    ];
+    assert_eq!(errors.len(), expected_prefixes.len(), "{errors:#?}");
+    for (error, prefix) in errors.iter().zip(expected_prefixes) {
+        assert!(
+            error.starts_with(prefix),
+            "{error:?} should start with {prefix:?}"
+        );
+    }
+
+    // A broken transport does not also blame its role; a valid one does.
+    let config = with_transports(json!([
+        {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081},
+         "auth": {"anonymous": {"type": "static", "role": "nobody"}}}
+    ]));
+    assert_one_error(
+        &config,
+        "workers[0].transports[0].auth.anonymous.role",
+        "role \"nobody\" (for anonymous sessions) is not defined",
+    );
+}
+
+#[test]
+fn max_connections_on_every_transport() {
+    let config = with_transports(json!([
+        {"type": "websocket", "endpoint": {"type": "tcp", "port": 8080}, "max_connections": 5},
+        {"type": "web", "endpoint": {"type": "tcp", "port": 8081},
+         "paths": {"/": {"type": "nodeinfo"}}, "max_connections": 6},
+        {"type": "universal", "endpoint": {"type": "tcp", "port": 8082}, "max_connections": 7}
+    ]));
+    let node = parse(&config).expect("valid");
+    assert_eq!(websocket(&node, 0, 0).max_connections, Some(5));
+    assert_eq!(web(&node, 1).max_connections, Some(6));
+    assert_eq!(universal(&node, 2).max_connections, Some(7));
+
+    let config = with_transports(json!([
+        {"type": "websocket", "endpoint": {"type": "tcp", "port": 8080}, "max_connections": -1}
+    ]));
+    assert_one_error(
+        &config,
+        "workers[0].transports[0].max_connections",
+        "invalid value: integer `-1`",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unix endpoints
+
+#[test]
+fn unix_endpoints() {
+    let config = with_transports(json!([
+        {"type": "websocket", "endpoint": {"type": "unix", "path": "/run/junction/ws.sock"}},
+        {"type": "web", "endpoint": {"type": "unix", "path": "./web.sock"},
+         "paths": {"info": {"type": "nodeinfo"}}},
+        {"type": "universal", "endpoint": {"type": "unix", "path": "../run/uni.sock"}}
+    ]));
+    let node = parse(&config).expect("valid");
+    let unix = |endpoint: &Endpoint| match endpoint {
+        Endpoint::Unix(u) => u.clone(),
+        Endpoint::Tcp(_) => panic!("not unix"),
+    };
+    assert_eq!(
+        unix(&websocket(&node, 0, 0).endpoint),
+        UnixEndpoint {
+            path: "/run/junction/ws.sock".into(),
+            backlog: 1024
+        }
+    );
+    assert_eq!(
+        unix(&web(&node, 1).endpoint).path,
+        PathBuf::from("/node/web.sock")
+    );
+    assert_eq!(
+        unix(&universal(&node, 2).endpoint).path,
+        PathBuf::from("/run/uni.sock")
+    );
+}
+
+#[test]
+fn unix_endpoint_problems() {
+    let config = with_transports(json!([
+        {"type": "rawsocket", "endpoint": {"type": "unix", "path": "a.sock"}},
+        {"type": "websocket", "endpoint": {"type": "unix", "path": "/node/a.sock"}},
+        {"type": "rawsocket", "endpoint": {"type": "unix", "path": "/node/./b/../a.sock"}},
+        {"type": "rawsocket", "endpoint": {"type": "unix", "path": "c.sock", "backlog": 0}},
+        {"type": "rawsocket", "endpoint": {"type": "unix"}},
+        {"type": "rawsocket", "endpoint": {"type": "unix", "path": "d.sock", "port": 1}},
+        {"type": "rawsocket", "endpoint": {"type": "unix", "path": ""}},
+        {"type": "rawsocket", "endpoint": {"type": "unix", "path": "x".repeat(120)}}
+    ]));
+    let errors = errors(&config);
+    let expected_prefixes = [
+        "workers[0].transports[1].endpoint.path: unix socket /node/a.sock is already used by \
+         workers[0].transports[0].endpoint",
+        "workers[0].transports[2].endpoint.path: unix socket /node/a.sock is already used by \
+         workers[0].transports[0].endpoint",
+        "workers[0].transports[3].endpoint.backlog: backlog 0 is out of range (1 to 65535)",
+        "workers[0].transports[4].endpoint: missing field `path`",
+        "workers[0].transports[5].endpoint.port: unknown field `port`, expected one of \
+         `type`, `path`, `backlog`",
+        "workers[0].transports[6].endpoint.path: must not be empty",
+        "workers[0].transports[7].endpoint.path: socket path /node/xxx",
+    ];
+    assert_eq!(errors.len(), expected_prefixes.len(), "{errors:#?}");
+    for (error, prefix) in errors.iter().zip(expected_prefixes) {
+        assert!(
+            error.starts_with(prefix),
+            "{error:?} should start with {prefix:?}"
+        );
+    }
+    assert!(errors[6].ends_with("more than the 107 a Unix socket address can hold"));
+}
+
+#[test]
+fn tcp_and_unix_listeners_do_not_clash() {
+    let config = with_transports(json!([
+        {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8080}},
+        {"type": "universal", "endpoint": {"type": "tcp", "port": 8080}},
+        {"type": "rawsocket", "endpoint": {"type": "unix", "path": "8080"}}
+    ]));
+    assert_one_error(
+        &config,
+        "workers[0].transports[1].endpoint",
+        "tcp port 8080 on all IPv4 interfaces is already used by workers[0].transports[0].endpoint",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Web transports and services
+
+/// A node directory with a `web` folder next to it (Crossbar's layout: `"../web"`).
+fn app_dir() -> (tempfile::TempDir, PathBuf) {
+    let app = tempfile::tempdir().unwrap();
+    let node = app.path().join(".crossbar");
+    std::fs::create_dir(&node).unwrap();
+    std::fs::create_dir(app.path().join("web")).unwrap();
+    std::fs::write(app.path().join("web/index.html"), "<h1>hi</h1>").unwrap();
+    std::fs::write(app.path().join("file.txt"), "not a directory").unwrap();
+    (app, node)
+}
+
+#[test]
+fn web_transport_parses() {
+    let (app, node_dir) = app_dir();
+    let config = with_transports(json!([{
+        "type": "web", "id": "web8081",
+        "endpoint": {"type": "tcp", "port": 8081},
+        "options": {},
+        "paths": {
+            "/": {"type": "static", "directory": "../web",
+                  "options": {"enable_directory_listing": true,
+                              "mime_types": {"wasm": "application/wasm", ".MJS": "text/javascript"},
+                              "cache_timeout": 60,
+                              "default_file": "index.html"}},
+            "plain": {"type": "static", "directory": "../web", "options": {"cache_timeout": null}},
+            "docs": {"type": "redirect", "id": "docs_redirect", "url": "https://example.com/"},
+            "cfg": {"type": "json", "value": {"a": [1, 2]}},
+            "nothing": {"type": "json", "value": null},
+            "info": {"type": "nodeinfo"},
+            "ws": {"type": "websocket", "serializers": ["msgpack"],
+                   "url": "ws://example.com/ws",
+                   "options": {"auto_ping_interval": 5000}}
+        }
+    }]));
+    let node = parse_in(&config, &node_dir).expect("valid");
+    let web = web(&node, 0);
+    assert_eq!(web.id.as_deref(), Some("web8081"));
+    assert_eq!(web.paths.len(), 7);
+    let WebService::Static(root) = &web.paths["/"] else {
+        panic!("{:#?}", web.paths)
+    };
+    assert_eq!(
+        root,
+        &StaticService {
+            directory: app.path().join("web"),
+            enable_directory_listing: true,
+            mime_types: [
+                (".mjs".to_owned(), "text/javascript".to_owned()),
+                (".wasm".to_owned(), "application/wasm".to_owned()),
+            ]
+            .into(),
+            cache_timeout: Some(60),
+            default_file: "index.html".into(),
+            fallback_file: Some("index.html".into()),
+        }
+    );
+    let WebService::Static(plain) = &web.paths["plain"] else {
+        panic!()
+    };
+    assert_eq!(plain.cache_timeout, None, "null means no caching headers");
+    assert!(!plain.enable_directory_listing);
+    assert_eq!(plain.fallback_file, None);
+    assert_eq!(
+        web.paths["docs"],
+        WebService::Redirect {
+            url: "https://example.com/".into()
+        }
+    );
+    assert_eq!(
+        web.paths["cfg"],
+        WebService::Json {
+            value: json!({"a": [1, 2]})
+        }
+    );
+    assert_eq!(
+        web.paths["nothing"],
+        WebService::Json { value: Value::Null }
+    );
+    assert_eq!(web.paths["info"], WebService::NodeInfo);
+    assert_eq!(
+        web.paths["ws"],
+        WebService::WebSocket(WebSocketSettings {
+            serializers: vec![Serializer::MsgPack],
+            options: WebSocketOptions {
+                auto_ping_interval: Some(Duration::from_secs(5)),
+                ..WebSocketOptions::default()
+            },
+            anonymous_role: "anonymous".into(),
+        })
+    );
+}
+
+#[test]
+fn static_cache_timeout_defaults_to_twelve_hours() {
+    let (_app, node_dir) = app_dir();
+    let config = with_transports(json!([{
+        "type": "web", "endpoint": {"type": "tcp", "port": 8081},
+        "paths": {"/": {"type": "static", "directory": "../web"}}
+    }]));
+    let node = parse_in(&config, &node_dir).expect("valid");
+    let WebService::Static(root) = &web(&node, 0).paths["/"] else {
+        panic!()
+    };
+    assert_eq!(root.cache_timeout, Some(43200));
+    assert_eq!(root.default_file, "index.html");
+    assert!(root.mime_types.is_empty());
+}
+
+#[test]
+fn web_problems_report_their_paths() {
+    let (app, node_dir) = app_dir();
+    let config = with_transports(json!([{
+        "type": "web", "endpoint": {"type": "tcp", "port": 8081},
+        "options": {"access_log": true, "hsts": true, "gzip": true},
+        "paths": {
+            "/": {"type": "static", "directory": "../missing"},
+            "file": {"type": "static", "directory": "../file.txt"},
+            "pkg": {"type": "static", "package": "app", "resource": "web"},
+            "nodir": {"type": "static"},
+            "opts": {"type": "static", "directory": "../web",
+                     "options": {"mime_types": {"": "x/y", "svg": "image svg", "js": 3,
+                                                "JS": "text/javascript", ".js": "a/b"},
+                                 "default_file": "../etc/passwd",
+                                 "allow_cross_origin": true}},
+            "a/b": {"type": "nodeinfo"},
+            "": {"type": "nodeinfo"},
+            "proxy": {"type": "reverseproxy", "host": "127.0.0.1", "port": 9000},
+            "lp": {"type": "longpoll"},
+            "ftp": {"type": "ftp"},
+            "redir": {"type": "redirect"},
+            "cfg": {"type": "json", "value": 1, "options": {"prettify": true}},
+            "nocfg": {"type": "json"},
+            "info": {"type": "nodeinfo", "title": "x"},
+            "notype": {"directory": "../web"},
+            "ws": {"type": "websocket", "cookie": {}, "debug": true,
+                   "endpoint": {"type": "tcp", "port": 1}, "max_connections": 1,
+                   "url": "http://x/"}
+        }
+    }]));
+    let errors = errors_in(&config, &node_dir);
+    let missing = app.path().join("missing");
+    let file = app.path().join("file.txt");
+    let expected_prefixes = [
+        "workers[0].transports[0].options.gzip: unknown field `gzip`".to_owned(),
+        format!(
+            "workers[0].transports[0].paths./.directory: directory {} does not exist",
+            missing.display()
+        ),
+        format!(
+            "workers[0].transports[0].paths.file.directory: {} is not a directory",
+            file.display()
+        ),
+        "workers[0].transports[0].paths.pkg.package: not supported yet".into(),
+        "workers[0].transports[0].paths.pkg.resource: not supported yet".into(),
+        "workers[0].transports[0].paths.nodir: missing field `directory`".into(),
+        "workers[0].transports[0].paths.opts.options.allow_cross_origin: unknown field".into(),
+        "workers[0].transports[0].paths.a/b: invalid path \"a/b\": must be \"/\" or one path \
+         component"
+            .into(),
+        "workers[0].transports[0].paths.: invalid path \"\"".into(),
+        "workers[0].transports[0].paths.proxy.type: web service type \"reverseproxy\" is not \
+         supported yet"
+            .into(),
+        "workers[0].transports[0].paths.lp.type: web service type \"longpoll\" is not supported \
+         yet"
+        .into(),
+        "workers[0].transports[0].paths.ftp.type: unknown web service type \"ftp\", expected one \
+         of \"static\", \"redirect\", \"json\", \"nodeinfo\", \"websocket\", \"reverseproxy\""
+            .into(),
+        "workers[0].transports[0].paths.redir: missing field `url`".into(),
+        "workers[0].transports[0].paths.cfg.options.prettify: not supported yet".into(),
+        "workers[0].transports[0].paths.nocfg: missing field `value`".into(),
+        "workers[0].transports[0].paths.info.title: unknown field `title`".into(),
+        "workers[0].transports[0].paths.notype: missing field `type`".into(),
+        "workers[0].transports[0].paths.ws.debug: not supported yet".into(),
+        "workers[0].transports[0].paths.ws.cookie: not supported yet".into(),
+        "workers[0].transports[0].paths.ws.endpoint: not allowed here".into(),
+        "workers[0].transports[0].paths.ws.max_connections: not allowed here".into(),
+        "workers[0].transports[0].paths.ws.url: invalid WebSocket URL \"http://x/\"".into(),
+    ];
+    assert_eq!(errors.len(), expected_prefixes.len(), "{errors:#?}");
+    for (error, prefix) in errors.iter().zip(&expected_prefixes) {
+        assert!(
+            error.starts_with(prefix.as_str()),
+            "{error:?} should start with {prefix:?}"
+        );
+    }
+
+    // Options of the web transport Crossbar knows but junction does not implement, and the
+    // static options' value checks (hidden above by the unknown `allow_cross_origin`).
+    let config = with_transports(json!([{
+        "type": "web", "endpoint": {"type": "tcp", "port": 8081},
+        "options": {"access_log": true, "display_tracebacks": false, "hsts": true,
+                    "hsts_max_age": 10, "client_timeout": 5},
+        "paths": {
+            "opts": {"type": "static", "directory": "../web",
+                     "options": {"mime_types": {"": "x/y", "svg": "image svg", "js": 3,
+                                                "JS": "text/javascript", ".js": "a/b"},
+                                 "default_file": "../etc/passwd"}},
+            "neg": {"type": "static", "directory": "../web", "options": {"cache_timeout": -1}}
+        }
+    }]));
+    assert_eq!(
+        errors_in(&config, &node_dir),
+        [
+            "workers[0].transports[0].options.access_log: not supported yet",
+            "workers[0].transports[0].options.display_tracebacks: not supported yet",
+            "workers[0].transports[0].options.hsts: not supported yet",
+            "workers[0].transports[0].options.hsts_max_age: not supported yet",
+            "workers[0].transports[0].options.client_timeout: not supported yet",
+            "workers[0].transports[0].paths.opts.options.default_file: invalid default file \
+             \"../etc/passwd\": must be a relative path inside the directory (no '..', no \
+             leading '/')",
+            "workers[0].transports[0].paths.opts.options.mime_types.: invalid file extension \
+             \"\": expected e.g. \".wasm\"",
+            "workers[0].transports[0].paths.opts.options.mime_types.svg: invalid MIME type \
+             \"image svg\": expected e.g. \"application/wasm\"",
+            "workers[0].transports[0].paths.opts.options.mime_types.js: invalid type: integer \
+             `3`, expected a string",
+            "workers[0].transports[0].paths.opts.options.mime_types..js: duplicate extension \
+             \".js\" (already given at workers[0].transports[0].paths.opts.options.mime_types.JS)",
+            "workers[0].transports[0].paths.neg.options.cache_timeout: invalid value: integer \
+             `-1`, expected u64",
+        ]
+    );
+
+    let config =
+        with_transports(json!([{"type": "web", "endpoint": {"type": "tcp", "port": 8081}}]));
+    assert_one_error(&config, "workers[0].transports[0]", "missing field `paths`");
+}
+
+/// The errors of an invalid config whose relative paths resolve against `base`.
+fn errors_in(config: &Value, base: &Path) -> Vec<String> {
+    match parse_in(config, base) {
+        Ok(node) => panic!("config unexpectedly valid: {node:#?}"),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn websocket_service_roles_are_checked() {
+    let config = with_transports(json!([{
+        "type": "web", "endpoint": {"type": "tcp", "port": 8081},
+        "paths": {"ws": {"type": "websocket",
+                         "auth": {"anonymous": {"type": "static", "role": "guest"}}}}
+    }]));
+    assert_one_error(
+        &config,
+        "workers[0].transports[0].paths.ws.auth.anonymous.role",
+        "role \"guest\" (for anonymous sessions) is not defined in any realm of this worker",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Universal transports
+
+#[test]
+fn universal_transport_parses() {
+    let (app, node_dir) = app_dir();
+    let config = with_transports(json!([{
+        "type": "universal", "id": "uni",
+        "endpoint": {"type": "tcp", "port": 8080},
+        "rawsocket": {"serializers": ["msgpack"], "options": {"max_message_size": 1048576}},
+        "websocket": {
+            "ws": {"type": "websocket", "options": {"max_message_size": 65536}},
+            "ws2": {"serializers": ["json"], "url": "wss://example.com/ws2", "id": "second_ws",
+                    "auth": {"anonymous": {"type": "static", "role": "anonymous"}}}
+        },
+        "web": {"paths": {"/": {"type": "static", "directory": "../web"},
+                          "info": {"type": "nodeinfo"}},
+                "options": {}}
+    }]));
+    let node = parse_in(&config, &node_dir).expect("valid");
+    let uni = universal(&node, 0);
+    assert_eq!(uni.id.as_deref(), Some("uni"));
+    assert_eq!(
+        uni.rawsocket,
+        Some(RawSocketSettings {
+            serializers: vec![Serializer::MsgPack],
+            max_message_size: 1 << 20,
+            ..RawSocketSettings::default()
+        })
+    );
+    assert_eq!(uni.websocket.len(), 2);
+    assert_eq!(uni.websocket["ws"].options.max_message_size, 65536);
+    assert_eq!(uni.websocket["ws"].serializers, Serializer::ALL.to_vec());
+    assert_eq!(uni.websocket["ws2"].serializers, [Serializer::Json]);
+    let web = uni.web.as_ref().unwrap();
+    let WebService::Static(root) = &web["/"] else {
+        panic!()
+    };
+    assert_eq!(root.directory, app.path().join("web"));
+    assert_eq!(web["info"], WebService::NodeInfo);
+
+    // Every part is optional.
+    let config =
+        with_transports(json!([{"type": "universal", "endpoint": {"type": "tcp", "port": 8080}}]));
+    let node = parse(&config).expect("valid");
+    let uni = universal(&node, 0);
+    assert_eq!(
+        (
+            uni.rawsocket.as_ref(),
+            uni.websocket.len(),
+            uni.web.as_ref()
+        ),
+        (None, 0, None)
+    );
+}
+
+#[test]
+fn universal_problems_report_their_paths() {
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "mqtt": {"options": {"realm": "realm1"}},
+        "rawsocket": {"endpoint": {"type": "tcp", "port": 1}, "max_connections": 3,
+                      "debug": true, "options": {"max_message_size": 0}},
+        "websocket": {
+            "ws": {"type": "websocket"},
+            "page": {"type": "static", "directory": "x"},
+            "odd": {"type": "smoke-signal"},
+            "num": {"type": 7},
+            "a.b": {"type": "websocket"},
+            "lim": {"max_connections": 10}
+        },
+        "web": {"paths": {"ws": {"type": "nodeinfo"}}, "endpoint": {}, "max_connections": 2}
+    }]));
+    assert_eq!(
+        errors(&config),
+        [
+            "workers[0].transports[0].mqtt: not supported yet",
+            "workers[0].transports[0].rawsocket.debug: not supported yet",
+            "workers[0].transports[0].rawsocket.endpoint: not allowed here: this is served on \
+             the endpoint of its transport",
+            "workers[0].transports[0].rawsocket.max_connections: not allowed here: set \
+             `max_connections` on the transport",
+            "workers[0].transports[0].rawsocket.options.max_message_size: must be positive \
+             (junction has no unlimited size)",
+            "workers[0].transports[0].websocket.page.type: type \"static\" is not allowed here, \
+             expected \"websocket\"; other web services go under `web.paths`",
+            "workers[0].transports[0].websocket.odd.type: type \"smoke-signal\" is not allowed \
+             here, expected \"websocket\"",
+            "workers[0].transports[0].websocket.num.type: invalid type: integer `7`, expected a \
+             string",
+            "workers[0].transports[0].websocket.a.b: invalid path \"a.b\": must be \"/\" or one \
+             path component of letters, digits, '_' and '-' (^([a-z0-9A-Z_\\-]+|/)$)",
+            "workers[0].transports[0].websocket.lim.max_connections: not allowed here: set \
+             `max_connections` on the transport",
+            "workers[0].transports[0].web.endpoint: not allowed here: this is served on the \
+             endpoint of its transport",
+            "workers[0].transports[0].web.max_connections: not allowed here: set \
+             `max_connections` on the transport",
+            "workers[0].transports[0].websocket.ws: path \"ws\" is also a key of web.paths: a \
+             path is either a WebSocket or a web service",
+        ]
+    );
+
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "flash": {},
+        "web": {"paths": {}, "id": "web"},
+        "rawsocket": {"type": "rawsocket"}
+    }]));
+    let errors = errors(&config);
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(errors[0].starts_with(
+        "workers[0].transports[0].flash: unknown field `flash`, expected one of `id`, `type`, \
+         `endpoint`, `rawsocket`, `websocket`, `web`, `mqtt`, `max_connections`"
+    ));
+    assert!(errors[1].starts_with("workers[0].transports[0].rawsocket.type: unknown field `type`"));
+    assert!(errors[2].starts_with("workers[0].transports[0].web.id: unknown field `id`"));
+
+    let config = with_transports(json!([{"type": "universal", "websocket": []}]));
+    assert_eq!(
+        errors_in(&config, Path::new(NODE)),
+        [
+            "workers[0].transports[0]: missing field `endpoint`",
+            "workers[0].transports[0].websocket: invalid type: sequence, expected a map",
+        ]
+    );
+}
+
+#[test]
+fn universal_websocket_roles_are_checked() {
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "rawsocket": {"auth": {"anonymous": {"type": "static", "role": "device"}}},
+        "websocket": {"ws": {"auth": {"anonymous": {"type": "static", "role": "browser"}}}}
+    }]));
+    assert_eq!(
+        errors(&config),
+        [
+            "workers[0].transports[0].rawsocket.auth.anonymous.role: role \"device\" (for \
+             anonymous sessions) is not defined in any realm of this worker",
+            "workers[0].transports[0].websocket.ws.auth.anonymous.role: role \"browser\" (for \
+             anonymous sessions) is not defined in any realm of this worker",
+        ]
+    );
+}
+
+#[test]
+fn load_dir_resolves_paths_against_the_node_directory() {
+    let (app, node_dir) = app_dir();
+    let mut config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "unix", "path": "uni.sock"},
+        "web": {"paths": {"/": {"type": "static", "directory": "../web"}}}
+    }]));
+    std::fs::write(node_dir.join("config.json"), config.to_string()).unwrap();
+    let node = load_dir(&node_dir).unwrap().expect("config found");
+    let uni = universal(&node, 0);
+    assert_eq!(
+        uni.endpoint,
+        Endpoint::Unix(UnixEndpoint {
+            path: node_dir.join("uni.sock"),
+            backlog: 1024
+        })
+    );
+    let WebService::Static(root) = &uni.web.as_ref().unwrap()["/"] else {
+        panic!()
+    };
+    assert_eq!(root.directory, app.path().join("web"));
+    assert!(root.directory.is_absolute());
+
+    config["workers"][0]["transports"][0]["web"]["paths"]["/"]["directory"] = json!("web");
+    std::fs::write(node_dir.join("config.json"), config.to_string()).unwrap();
+    let errors = load_dir(&node_dir).unwrap_err();
+    assert_eq!(
+        errors,
+        [ConfigError {
+            path: "workers[0].transports[0].web.paths./.directory".into(),
+            message: format!(
+                "directory {} does not exist",
+                node_dir.join("web").display()
+            ),
+        }]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+/// Test certificates made at test time: a CA, a server certificate it signed, a self-signed
+/// one and a client CA, as PEM files in a temporary node directory.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        write("ca.crt", &ca.pem());
+
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &ca, &ca_key)
+            .unwrap();
+        write("server.key", &server_key.serialize_pem());
+        write("server.crt", &server.pem());
+
+        let rcgen::CertifiedKey { cert, key_pair } =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        write("self.key", &key_pair.serialize_pem());
+        write("self.crt", &cert.pem());
+
+        let other_key = rcgen::KeyPair::generate().unwrap();
+        write("other.key", &other_key.serialize_pem());
+
+        write("garbage.pem", "this is not PEM\n");
+        write(
+            "broken.crt",
+            "-----BEGIN CERTIFICATE-----\n!!!not base64!!!\n-----END CERTIFICATE-----\n",
+        );
+        write(
+            "bad_der.crt",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A config with one rawsocket transport on TCP with `tls`.
+    fn config(&self, tls: Value) -> Value {
+        with_transports(json!([{
+            "type": "rawsocket",
+            "endpoint": {"type": "tcp", "port": 8443, "tls": tls}
+        }]))
+    }
+
+    fn parse(&self, tls: Value) -> Result<NodeConfig, Vec<ConfigError>> {
+        parse_in(&self.config(tls), self.path())
+    }
+
+    /// The errors, with the temporary directory written as `$DIR`.
+    fn errors(&self, tls: Value) -> Vec<String> {
+        let dir = self.path().display().to_string();
+        match self.parse(tls) {
+            Ok(_) => panic!("config unexpectedly valid"),
+            Err(errors) => errors
+                .iter()
+                .map(|e| e.to_string().replace(&dir, "$DIR"))
+                .collect(),
+        }
+    }
+}
+
+fn tls_of(node: &NodeConfig) -> &TlsConfig {
+    rawsocket(node, 0)
+        .endpoint
+        .tcp()
+        .unwrap()
+        .tls
+        .as_ref()
+        .expect("tls")
+}
+
+#[test]
+fn tls_endpoint_parses() {
+    let pki = Pki::new();
+    let node = pki
+        .parse(json!({"key": "server.key", "certificate": "server.crt",
+                      "chain_certificates": ["ca.crt"]}))
+        .expect("valid");
+    let tls = tls_of(&node);
+    assert_eq!(
+        tls,
+        &TlsConfig {
+            key: pki.path().join("server.key"),
+            certificate: pki.path().join("server.crt"),
+            chain_certificates: vec![pki.path().join("ca.crt")],
+            ca_certificates: vec![],
+            ciphers: None,
+            min_version: TlsVersion::V1_2,
+        }
+    );
+    let server = crate::tls::server_config(tls).expect("loads");
+    assert_eq!(server.alpn_protocols, [b"http/1.1".to_vec()]);
+
+    // Absolute paths, client certificates, TLS 1.3 only, cipher names of both spellings.
+    let key = pki.path().join("self.key").display().to_string();
+    let node = pki
+        .parse(
+            json!({"key": key, "certificate": "self.crt", "ca_certificates": ["ca.crt"],
+                      "min_version": "1.3",
+                      "ciphers": "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"}),
+        )
+        .expect("valid");
+    let tls = tls_of(&node);
+    assert_eq!(tls.key, pki.path().join("self.key"));
+    assert_eq!(tls.min_version, TlsVersion::V1_3);
+    assert_eq!(
+        tls.ciphers.as_deref(),
+        Some(
+            &[
+                "TLS_AES_256_GCM_SHA384".to_owned(),
+                "TLS_CHACHA20_POLY1305_SHA256".to_owned()
+            ][..]
+        )
+    );
+    crate::tls::server_config(tls).expect("loads");
+
+    let node = pki
+        .parse(json!({"key": "server.key", "certificate": "server.crt",
+                      "ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256:\
+                                  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, \
+                                  ecdhe-ecdsa-aes256-gcm-sha384"}))
+        .expect("valid");
+    assert_eq!(tls_of(&node).ciphers.as_ref().unwrap().len(), 3);
+}
+
+#[test]
+fn tls_dhparam_is_rejected_with_the_reason() {
+    let pki = Pki::new();
+    assert_eq!(
+        pki.errors(json!({"key": "server.key", "certificate": "server.crt",
+                          "dhparam": "dhparam.pem"})),
+        [
+            "workers[0].transports[0].endpoint.tls.dhparam: not supported: rustls uses ECDHE key \
+          exchange only and cannot use custom DH parameters"
+        ]
+    );
+}
+
+#[test]
+fn tls_unknown_ciphers_are_listed() {
+    let pki = Pki::new();
+    let errors = pki.errors(json!({"key": "server.key", "certificate": "server.crt",
+        "ciphers": "ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:HIGH:!aNULL"}));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(
+            "workers[0].transports[0].endpoint.tls.ciphers: unknown or unsupported cipher suites \
+             \"DHE-RSA-AES128-GCM-SHA256\", \"HIGH\", \"!aNULL\": rustls offers only ECDHE key \
+             exchange with AES-GCM or ChaCha20-Poly1305; known names: TLS_AES_128_GCM_SHA256, "
+        ),
+        "{errors:#?}"
+    );
+
+    // RSA suites only, with an ECDSA key: TLS 1.2 clients could never connect.
+    assert_eq!(
+        pki.errors(json!({"key": "server.key", "certificate": "server.crt",
+                          "ciphers": "ECDHE-RSA-AES128-GCM-SHA256"})),
+        [
+            "workers[0].transports[0].endpoint.tls.ciphers: none of the TLS 1.2 cipher suites can \
+          be used with the ECDSA key in $DIR/server.key"
+        ]
+    );
+    assert_eq!(
+        pki.errors(json!({"key": "server.key", "certificate": "server.crt",
+                          "ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256", "min_version": "1.3"})),
+        [
+            "workers[0].transports[0].endpoint.tls.ciphers: TLS 1.2 cipher suites have no effect \
+          with min_version \"1.3\": ECDHE-ECDSA-AES128-GCM-SHA256"
+        ]
+    );
+    assert_eq!(
+        pki.errors(
+            json!({"key": "server.key", "certificate": "server.crt", "ciphers": " : ",
+                          "min_version": "1.1"})
+        ),
+        [
+            "workers[0].transports[0].endpoint.tls.min_version: invalid TLS version \"1.1\", \
+             expected \"1.2\" or \"1.3\"",
+            "workers[0].transports[0].endpoint.tls.ciphers: empty cipher list",
+        ]
+    );
+}
+
+#[test]
+fn tls_missing_and_bad_files() {
+    let pki = Pki::new();
+    let errors = pki.errors(json!({"key": "missing.key", "certificate": "missing.crt",
+                                   "chain_certificates": ["ca.crt", "nochain.crt"],
+                                   "ca_certificates": ["noca.crt"]}));
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(errors[0].starts_with(
+        "workers[0].transports[0].endpoint.tls.key: cannot read $DIR/missing.key: No such file"
+    ));
+    assert!(errors[1].starts_with(
+        "workers[0].transports[0].endpoint.tls.certificate: cannot read $DIR/missing.crt: No such \
+         file"
+    ));
+    assert!(errors[2].starts_with(
+        "workers[0].transports[0].endpoint.tls.chain_certificates[1]: cannot read \
+         $DIR/nochain.crt"
+    ));
+    assert!(errors[3].starts_with(
+        "workers[0].transports[0].endpoint.tls.ca_certificates[0]: cannot read $DIR/noca.crt"
+    ));
+
+    // Bad PEM: no PEM at all, broken base64, a key where a certificate should be.
+    assert_eq!(
+        pki.errors(json!({"key": "garbage.pem", "certificate": "server.key"})),
+        [
+            "workers[0].transports[0].endpoint.tls.key: no private key in $DIR/garbage.pem \
+             (expected a PEM \"PRIVATE KEY\", \"RSA PRIVATE KEY\" or \"EC PRIVATE KEY\" block)",
+            "workers[0].transports[0].endpoint.tls.certificate: no certificate in \
+             $DIR/server.key (expected PEM \"BEGIN CERTIFICATE\" blocks)",
+        ]
+    );
+    let errors = pki.errors(json!({"key": "server.key", "certificate": "broken.crt"}));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(
+            "workers[0].transports[0].endpoint.tls.certificate: invalid PEM in $DIR/broken.crt"
+        ),
+        "{errors:#?}"
+    );
+    let errors = pki.errors(json!({"key": "server.key", "certificate": "bad_der.crt"}));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(
+            "workers[0].transports[0].endpoint.tls.certificate: invalid certificate in \
+             $DIR/bad_der.crt"
+        ),
+        "{errors:#?}"
+    );
+    let errors = pki.errors(json!({"key": "server.key", "certificate": "server.crt",
+                                   "ca_certificates": ["bad_der.crt"]}));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(
+            "workers[0].transports[0].endpoint.tls.ca_certificates[0]: certificate 1 in \
+             $DIR/bad_der.crt is not a usable CA certificate"
+        ),
+        "{errors:#?}"
+    );
+
+    // The key of another certificate.
+    assert_eq!(
+        pki.errors(json!({"key": "other.key", "certificate": "server.crt"})),
+        ["workers[0].transports[0].endpoint.tls.key: the private key in $DIR/other.key does not \
+          match the certificate in $DIR/server.crt"]
+    );
+}
+
+#[test]
+fn tls_structure_problems() {
+    let pki = Pki::new();
+    let errors = pki.errors(json!({"certificate": "server.crt", "keyfile": "server.key"}));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].starts_with(
+        "workers[0].transports[0].endpoint.tls.keyfile: unknown field `keyfile`, expected one of \
+         `key`, `certificate`, `chain_certificates`, `ca_certificates`, `dhparam`, `ciphers`, \
+         `min_version`"
+    ));
+    assert_eq!(
+        pki.errors(json!({"certificate": "server.crt"})),
+        ["workers[0].transports[0].endpoint.tls: missing field `key`"]
+    );
+    assert_eq!(
+        pki.errors(json!({"key": "", "certificate": "server.crt"})),
+        ["workers[0].transports[0].endpoint.tls.key: must not be empty"]
+    );
+    // A broken endpoint still has its tls checked.
+    let config = pki.config(json!({"key": "server.key", "certificate": "nope.crt"}));
+    let mut config = config;
+    config["workers"][0]["transports"][0]["endpoint"]["prot"] = json!(1);
+    let errors = errors_in(&config, pki.path());
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].starts_with("workers[0].transports[0].endpoint.prot: unknown field"));
+    assert!(errors[1].starts_with("workers[0].transports[0].endpoint.tls.certificate: cannot read"));
+}
+
+#[test]
+fn tls_loads_relative_to_the_node_directory() {
+    let pki = Pki::new();
+    let config = pki.config(json!({"key": "server.key", "certificate": "server.crt"}));
+    std::fs::write(pki.path().join("config.json"), config.to_string()).unwrap();
+    let node = load_dir(pki.path()).unwrap().expect("config found");
+    assert_eq!(tls_of(&node).certificate, pki.path().join("server.crt"));
+}
+
+/// Runs a TLS handshake in memory between a rustls client trusting `ca` (and presenting
+/// `client`, if given) and `server`.
+fn handshake(
+    server: std::sync::Arc<rustls::ServerConfig>,
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+) -> Result<(), rustls::Error> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::sync::Arc;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(cert)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect(),
+                PrivateKeyDer::from_pem_file(key).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut client = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut server = rustls::ServerConnection::new(server).unwrap();
+    for _ in 0..10 {
+        let mut buf = Vec::new();
+        client.write_tls(&mut buf).unwrap();
+        server.read_tls(&mut &buf[..]).unwrap();
+        server.process_new_packets()?;
+        let mut buf = Vec::new();
+        server.write_tls(&mut buf).unwrap();
+        client.read_tls(&mut &buf[..]).unwrap();
+        client.process_new_packets()?;
+        if !client.is_handshaking() && !server.is_handshaking() {
+            // The client's last flight (its certificate, if any) reaches the server.
+            let mut buf = Vec::new();
+            client.write_tls(&mut buf).unwrap();
+            server.read_tls(&mut &buf[..]).unwrap();
+            server.process_new_packets()?;
+            return Ok(());
+        }
+    }
+    panic!("handshake did not finish");
+}
+
+#[test]
+fn tls_server_config_handshakes() {
+    let pki = Pki::new();
+    let p = |name: &str| pki.path().join(name);
+    let tls = TlsConfig {
+        key: p("server.key"),
+        certificate: p("server.crt"),
+        chain_certificates: vec![],
+        ca_certificates: vec![],
+        ciphers: None,
+        min_version: TlsVersion::V1_2,
+    };
+    let server = crate::tls::server_config(&tls).unwrap();
+    handshake(server, &p("ca.crt"), None).expect("handshake");
+
+    // Client certificates required: the server certificate (signed by the CA) passes as a
+    // client certificate, no certificate fails.
+    let mutual = TlsConfig {
+        ca_certificates: vec![p("ca.crt")],
+        ..tls.clone()
+    };
+    let server = crate::tls::server_config(&mutual).unwrap();
+    handshake(
+        server.clone(),
+        &p("ca.crt"),
+        Some((&p("server.crt"), &p("server.key"))),
+    )
+    .expect("handshake with a client certificate");
+    let refused = handshake(server, &p("ca.crt"), None);
+    assert!(refused.is_err(), "no client certificate must fail");
+
+    // TLS 1.3 only with a chosen suite.
+    let strict = TlsConfig {
+        min_version: TlsVersion::V1_3,
+        ciphers: Some(vec!["TLS_CHACHA20_POLY1305_SHA256".into()]),
+        ..tls
+    };
+    let server = crate::tls::server_config(&strict).unwrap();
+    handshake(server, &p("ca.crt"), None).expect("TLS 1.3 handshake");
 }
