@@ -27,9 +27,11 @@
 //! | realm | `name` (loose WAMP URI, unique across the node: all realms share one routing core), `roles`, `options.uri_check`, `options.enable_meta_api: false` | `enable_meta_api: true`, `bridge_meta_api`, `event_dispatching_chunk_size`, `store`, `rlinks` |
 //! | role | `name` (unique per realm), `permissions` | `authorizer` (and both at once is an error) |
 //! | permission | `uri` (loose, may be empty), `match`, `allow`, `disclose`, `cache` (no effect) | `validate` |
-//! | transport | `type: websocket`: `id`, `endpoint`, `url` (its path is the upgrade path), `serializers`, `options`, `auth` | types `web`, `rawsocket`, `universal`, `mqtt`, `flashpolicy`, `websocket.testee`, `stream.testee`; `debug`, `cookie`, `max_connections` |
+//! | transport | every type: `id`, `endpoint`, `max_connections` (≥ 1). `websocket`: `url` (its path is the upgrade path), `serializers`, `options`, `auth`. `rawsocket`: `serializers`, `options`, `auth`. `web`: `paths`, `options: {}`. `universal`: `rawsocket`, `websocket` (path → WebSocket settings), `web` | types `mqtt`, `flashpolicy`, `websocket.testee`, `stream.testee`; `debug`, `cookie`; universal `mqtt`; every web `options` key (`access_log`, `hsts`, ...) |
+//! | web path service | path keys `^([a-z0-9A-Z_\-]+\|/)$`; `static` (`directory`, `options`), `redirect`, `json` (`value`), `nodeinfo`, `websocket` | static `package`/`resource`, json `options` keys, types `reverseproxy`, `websocket-reverseproxy`, `wsgi`, `cgi`, `resource`, `path`, `longpoll`, `caller`, `publisher`, `webhook`, `archive`, `wap`, `catalog`, `none` |
 //! | `auth` | `anonymous` of type `static` with `role` | `anonymous` types `dynamic`/`function`, `anonymous.realm`, `anonymous.authid`; methods `ticket`, `wampcra`, `tls`, `cookie`, `cryptosign`, `scram`, `*-proxy` |
-//! | endpoint | `type: tcp`: `port` (1..=65535 or `"$VAR"`), `interface` (an IP address of `version`), `backlog` (1..=65535, default 1024), `version` (4 or 6) | types `unix`, `twisted`, `onion`; `shared`, `tls`, `portrange`, `user_timeout` |
+//! | endpoint | `type: tcp`: `port` (1..=65535 or `"$VAR"`), `interface` (an IP address of `version`), `backlog` (1..=65535, default 1024), `version` (4 or 6), `tls`. `type: unix`: `path`, `backlog` | types `twisted`, `onion`; `shared`, `portrange`, `user_timeout` |
+//! | `tls` | `key`, `certificate`, `chain_certificates`, `ca_certificates` (client certificates required), `ciphers` (IANA/OpenSSL names of rustls's suites), `min_version` (extension) | `dhparam` (rustls has no finite-field DH) |
 //! | WebSocket `options` | see below | every other Crossbar WebSocket option (`allowed_origins`, `compression`, `auto_fragment_size`, ...) |
 //!
 //! WebSocket `options` junction honours:
@@ -41,10 +43,16 @@
 //! - `outbox_messages` (**junction extension**, Crossbar rejects it): the per-connection outbox
 //!   capacity in messages, 1 to 1 048 576, default 1024.
 //!
-//! The anonymous role of a WebSocket transport (`auth.anonymous.role`, or `"anonymous"` when
-//! there is no `auth` or no `role`) must be a role of a realm of the same worker. Two TCP
-//! listeners on the same port and IP version must not share an interface (an absent or
-//! unspecified interface overlaps every interface).
+//! Every anonymous role a transport uses (`auth.anonymous.role`, or `"anonymous"` when there is
+//! no `auth` or no `role`) must be a role of a realm of the same worker. Two TCP listeners on
+//! the same port and IP version must not share an interface (an absent or unspecified interface
+//! overlaps every interface); two Unix listeners must not share a path. A universal transport's
+//! WebSocket path must not also be a web path.
+//!
+//! Relative paths (static `directory`, Unix socket `path`, TLS files) are resolved against the
+//! node directory by [`load_dir`] (against the current directory by [`parse_json`]): runtime code
+//! sees absolute paths only. Static directories must exist, and TLS blocks must load
+//! (`crate::tls::server_config`). `docs/config.md` is the user-facing reference.
 //!
 //! YAML configs are not read yet: a `config.yaml` in the node directory is reported (Crossbar
 //! would prefer it over `config.json`).
@@ -61,7 +69,7 @@ pub use model::*;
 use std::path::{Path, PathBuf};
 
 /// One problem in the config: "path: message", e.g.
-/// "workers[0].transports[1].endpoint.port: port 0 is not allowed".
+/// `"workers[0].transports[1].endpoint.port: port 0 is not allowed"`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct ConfigError {
