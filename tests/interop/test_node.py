@@ -106,6 +106,8 @@ def test_check_sample_config(tmp_path):
     assert (src / "config.json").is_file(), f"{src}/config.json is missing"
     dst = tmp_path / "node-config"
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.redb", "node.pid", "*.log"))
+    # The sample serves ../static (relative to the node directory), as the repository lays out.
+    shutil.copytree(REPO / "static", tmp_path / "static")
     p = junction("check", "--cbdir", str(dst))
     assert p.returncode == 0, f"exit {p.returncode}"
 
@@ -161,6 +163,7 @@ def test_crossbar_check_sample_config(tmp_path):
     assert (src / "config.json").is_file(), f"{src}/config.json is missing"
     dst = tmp_path / "node-config"
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.redb", "node.pid", "*.log"))
+    shutil.copytree(REPO / "static", tmp_path / "static")
     rc, out = crossbar_check(dst)
     assert rc == 0, f"crossbar check exit {rc}"
     assert "looks good" in out
