@@ -978,6 +978,18 @@ fn arbitrary_json_never_panics() {
             "transports": [{"type": "websocket", "endpoint": [], "auth": []}]}]}"#,
         r#"{"version": 2, "workers": [{"type": 5}, {"type": "router", "transports": [
             {"type": "websocket", "endpoint": {"type": "tcp", "port": 1.5}, "auth": {}}]}]}"#,
+        r#"{"version": 2, "workers": [{"type": "router", "transports": [
+            {"type": "universal", "endpoint": {"type": "unix", "path": 3},
+             "rawsocket": [], "websocket": {"ws": 1, "x": {"type": null}}, "web": 7},
+            {"type": "universal", "endpoint": {"type": "tcp", "port": 1, "tls": []},
+             "web": {"paths": []}, "websocket": {"ws": {}}},
+            {"type": "web", "endpoint": {"type": "tcp", "port": 2,
+                                         "tls": {"key": 1, "certificate": null}},
+             "paths": {"/": null, "a": {"type": "static", "options": []},
+                       "b": {"type": "static", "options": {"mime_types": []}},
+                       "c": {"type": "json"}, "d": {"type": "websocket", "options": 1}}},
+            {"type": "rawsocket", "endpoint": {"type": "unix", "path": ""}, "options": null}
+        ]}]}"#,
     ] {
         let _ = parse_json(text);
     }
