@@ -239,6 +239,8 @@ def test_rawsocket_handshake_errors_on_universal_port(node):
 def test_connection_limit(tmp_path, web_dir):
     r = Router(universal_config(free_port(), web_dir, max_connections=2), name="limit")
     try:
+        # The fixture's readiness probe is a connection too; let its task finish first.
+        time.sleep(0.5)
         held = [socket.create_connection(("127.0.0.1", r.port)) for _ in range(2)]
         for s in held:
             s.sendall(bytes([0x7F, 0xF1, 0, 0]))
