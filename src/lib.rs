@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod mqtt;
 pub mod node;
 pub mod router;
 pub mod tls;
