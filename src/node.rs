@@ -240,6 +240,7 @@ impl Node {
                     TransportConfig::RawSocket(x) => (&x.endpoint, "rawsocket"),
                     TransportConfig::Web(x) => (&x.endpoint, "web"),
                     TransportConfig::Universal(x) => (&x.endpoint, "universal"),
+                    TransportConfig::Mqtt(x) => (&x.endpoint, "mqtt"),
                 };
                 let (socket, addr) = match endpoint {
                     Endpoint::Tcp(t) => bind_tcp(t),
@@ -319,6 +320,11 @@ impl Node {
                 TransportConfig::Web(web) => {
                     let http = ctx.site(&Default::default(), Some(&web.paths), &info);
                     (Service::Http(Arc::new(http)), web.max_connections)
+                }
+                TransportConfig::Mqtt(m) => {
+                    // The MQTT broker is wired in by the MQTT issue; until then, refuse.
+                    let _ = &m.settings;
+                    (Service::MqttRefused, m.max_connections)
                 }
                 TransportConfig::Universal(u) => {
                     let http = ctx.site(&u.websocket, u.web.as_ref(), &info);

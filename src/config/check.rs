@@ -601,6 +601,8 @@ impl<'e> Checker<'e> {
             name: name?,
             roles,
             uri_check,
+            mqtt: crate::config::RealmMqtt::default(),
+            store_path: None,
         })
     }
 
@@ -1416,6 +1418,8 @@ impl<'e> Checker<'e> {
             websocket,
             web,
             max_connections,
+            mqtt: None,
+            mqtt_websocket: Default::default(),
         };
         Some((transport, roles))
     }

@@ -39,6 +39,11 @@ pub struct RealmConfig {
     pub roles: Vec<RoleConfig>,
     /// `options.uri_check` (default loose, as Crossbar's router).
     pub uri_check: UriCheck,
+    /// `options.mqtt` (junction extension): broker settings of this realm.
+    pub mqtt: RealmMqtt,
+    /// Where persistent state goes (`<cbdir>/junction-<realm>.redb`); `None` when the config
+    /// was parsed without a node directory, or persistence is off.
+    pub store_path: Option<PathBuf>,
 }
 
 /// How URIs from peers are checked (WAMP spec "strict" and "loose" rules).
@@ -120,6 +125,85 @@ pub enum TransportConfig {
     Web(WebTransport),
     /// `type: "universal"`: one port, protocol sniffed per connection.
     Universal(UniversalTransport),
+    /// `type: "mqtt"`: an MQTT 3.1.1 broker endpoint.
+    Mqtt(MqttTransport),
+}
+
+/// MQTT settings (the `options` of an `mqtt` transport, or the universal `mqtt` key, or a
+/// WebSocket path of `type: "mqtt"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttSettings {
+    /// `options.realm` (required): the realm MQTT clients join.
+    pub realm: String,
+    /// `options.role` (default "anonymous"): the authrole of MQTT clients.
+    pub role: String,
+    /// `options.max_packet_size` (junction extension, bytes, default 1 MiB): larger packets
+    /// close the connection.
+    pub max_packet_size: usize,
+    /// `options.max_inflight` (junction extension, default 32): unacknowledged QoS 1/2
+    /// messages in flight to one client; more are queued.
+    pub max_inflight: usize,
+    /// `options.max_queued_messages` (junction extension, default 1000): messages queued per
+    /// client session (offline, or beyond the in-flight window). Beyond it new QoS 1/2
+    /// messages are dropped and counted, as mosquitto does.
+    pub max_queued_messages: usize,
+    /// `options.max_queued_bytes` (junction extension, default 0 = no byte limit).
+    pub max_queued_bytes: usize,
+    /// `options.session_expiry` (junction extension, seconds, default 0 = never): a persistent
+    /// session unused for this long is discarded.
+    pub session_expiry: Option<Duration>,
+    /// `options.max_keepalive` (junction extension, seconds, default 65535): larger client
+    /// keepalives are capped... no: refused? Capped, as mosquitto's max_keepalive for 3.1.1.
+    pub max_keepalive: u16,
+    /// Connect deadline: CONNECT must arrive within this time (`options.connect_timeout`, ms,
+    /// junction extension, default 10 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for MqttSettings {
+    fn default() -> Self {
+        Self {
+            realm: "realm1".into(),
+            role: "anonymous".into(),
+            max_packet_size: 1 << 20,
+            max_inflight: 32,
+            max_queued_messages: 1000,
+            max_queued_bytes: 0,
+            session_expiry: None,
+            max_keepalive: 65535,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A standalone `mqtt` transport.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttTransport {
+    /// `id`.
+    pub id: Option<String>,
+    /// `endpoint`.
+    pub endpoint: Endpoint,
+    /// Settings.
+    pub settings: MqttSettings,
+    /// `max_connections` (junction extension).
+    pub max_connections: Option<usize>,
+}
+
+/// Realm-level MQTT broker settings (junction extension: realm `options.mqtt`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealmMqtt {
+    /// `persistence` (default true): retained messages and persistent sessions are stored in
+    /// `<cbdir>/junction-<realm>.redb` and survive a restart. false keeps them in memory only.
+    pub persistence: bool,
+    /// `sys_interval` (seconds, default 10, 0 = off): how often `$SYS/broker/...` topics are
+    /// published.
+    pub sys_interval: Option<Duration>,
+}
+
+impl Default for RealmMqtt {
+    fn default() -> Self {
+        Self { persistence: true, sys_interval: Some(Duration::from_secs(10)) }
+    }
 }
 
 /// A listening endpoint.
@@ -312,6 +396,11 @@ pub struct UniversalTransport {
     pub websocket: std::collections::BTreeMap<String, WebSocketSettings>,
     /// `web.paths` (`None`: plain HTTP gets 404 except WebSocket paths).
     pub web: Option<WebPaths>,
+    /// `mqtt` (`None`: MQTT connections get CONNACK 0x03 "server unavailable").
+    pub mqtt: Option<MqttSettings>,
+    /// WebSocket paths that carry MQTT (`websocket.<path>.type: "mqtt"`, subprotocols `mqtt`
+    /// and `mqttv3.1`).
+    pub mqtt_websocket: std::collections::BTreeMap<String, MqttSettings>,
     /// `max_connections` (junction extension).
     pub max_connections: Option<usize>,
 }

@@ -44,6 +44,8 @@ pub enum Service {
     Http(Arc<HttpEndpoint>),
     /// RawSocket only.
     RawSocket(Arc<RawSocketEndpoint>),
+    /// MQTT only, refused (CONNACK 0x03).
+    MqttRefused,
     /// Sniffed per connection.
     Universal {
         /// HTTP requests (WebSocket and web paths).
@@ -224,6 +226,7 @@ async fn serve_conn(
             }
             rawsocket::serve(io, ep, cancel).await;
         }
+        Service::MqttRefused => refuse_mqtt(io).await,
         Service::Universal { http, rawsocket } => {
             let mut io = io;
             let mut first = [0u8; 1];
