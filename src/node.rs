@@ -19,9 +19,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::{
-    Endpoint, IpVersion, NodeConfig, RawSocketSettings, TcpEndpoint, TransportConfig, WebPaths,
-    WebService, WebSocketSettings,
+    Endpoint, IpVersion, MqttSettings, NodeConfig, RawSocketSettings, TcpEndpoint, TransportConfig,
+    WebPaths, WebService, WebSocketSettings,
 };
+use crate::mqtt::conn::MqttEndpoint;
 use crate::router::RealmHandle;
 use crate::transport::http::HttpEndpoint;
 use crate::transport::listen::{self, Listener, Service, Socket};
@@ -46,6 +47,17 @@ pub enum NodeError {
         /// Cause.
         #[source]
         source: io::Error,
+    },
+    /// A realm's persistent store could not be opened.
+    #[error("cannot open the store of realm {realm} at {}", path.display())]
+    Store {
+        /// Realm.
+        realm: String,
+        /// File.
+        path: std::path::PathBuf,
+        /// Cause.
+        #[source]
+        source: crate::mqtt::store::StoreError,
     },
     /// TLS material could not be loaded.
     #[error("{transport}.endpoint.tls: {message}")]
@@ -168,13 +180,30 @@ impl Ctx {
         })
     }
 
+    fn mqtt(&self, s: &MqttSettings) -> Arc<MqttEndpoint> {
+        let realm = self
+            .realms
+            .get(&s.realm)
+            .cloned()
+            .expect("config validation checks that the MQTT realm exists in the worker");
+        Arc::new(MqttEndpoint {
+            settings: Arc::new(s.clone()),
+            realm,
+        })
+    }
+
     /// An HTTP endpoint for web paths plus a WebSocket map (universal) or nothing (web).
     fn site(
         &self,
         ws_map: &std::collections::BTreeMap<String, WebSocketSettings>,
+        mqtt_ws: &std::collections::BTreeMap<String, MqttSettings>,
         paths: Option<&WebPaths>,
         info: &Arc<NodeInfo>,
     ) -> HttpEndpoint {
+        let mqtt_by_component = mqtt_ws
+            .iter()
+            .map(|(k, s)| (k.clone(), self.mqtt(s)))
+            .collect();
         let mut ws_by_component = HashMap::new();
         let mut timeout = Duration::from_secs(10);
         for (k, s) in ws_map {
@@ -192,6 +221,7 @@ impl Ctx {
         HttpEndpoint {
             ws_path: None,
             ws_by_component,
+            mqtt_by_component,
             site: paths.map(|p| Arc::new(WebSite::new(p, info.clone()))),
             handshake_timeout: timeout,
         }
@@ -287,7 +317,12 @@ impl Node {
                     REALM_QUEUE,
                     self.realms_stop.clone(),
                     &self.realm_tracker,
-                );
+                )
+                .map_err(|source| NodeError::Store {
+                    realm: r.name.clone(),
+                    path: r.store_path.clone().unwrap_or_default(),
+                    source,
+                })?;
                 info!(realm = %r.name, "realm started");
                 realms.insert(r.name.clone(), h);
             }
@@ -308,6 +343,7 @@ impl Node {
                     let http = HttpEndpoint {
                         ws_path: Some((ws.path.clone(), ep)),
                         ws_by_component: HashMap::new(),
+                        mqtt_by_component: HashMap::new(),
                         site: None,
                         handshake_timeout: ws.options.open_handshake_timeout,
                     };
@@ -318,21 +354,26 @@ impl Node {
                     rs.max_connections,
                 ),
                 TransportConfig::Web(web) => {
-                    let http = ctx.site(&Default::default(), Some(&web.paths), &info);
+                    let http = ctx.site(
+                        &Default::default(),
+                        &Default::default(),
+                        Some(&web.paths),
+                        &info,
+                    );
                     (Service::Http(Arc::new(http)), web.max_connections)
                 }
                 TransportConfig::Mqtt(m) => {
-                    // The MQTT broker is wired in by the MQTT issue; until then, refuse.
-                    let _ = &m.settings;
-                    (Service::MqttRefused, m.max_connections)
+                    (Service::Mqtt(ctx.mqtt(&m.settings)), m.max_connections)
                 }
                 TransportConfig::Universal(u) => {
-                    let http = ctx.site(&u.websocket, u.web.as_ref(), &info);
+                    let http = ctx.site(&u.websocket, &u.mqtt_websocket, u.web.as_ref(), &info);
                     let rawsocket = u.rawsocket.as_ref().map(|s| ctx.rawsocket(s));
+                    let mqtt = u.mqtt.as_ref().map(|s| ctx.mqtt(s));
                     (
                         Service::Universal {
                             http: Arc::new(http),
                             rawsocket,
+                            mqtt,
                         },
                         u.max_connections,
                     )

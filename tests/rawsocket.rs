@@ -69,11 +69,14 @@ impl Server {
                     permissions: vec![allow_all()],
                 }],
                 uri_check: UriCheck::Strict,
+                mqtt: Default::default(),
+                store_path: None,
             },
             1024,
             cancel.clone(),
             &tracker,
-        );
+        )
+        .expect("in-memory realm starts");
         let mut realms = HashMap::new();
         realms.insert("realm1".to_string(), realm);
         let ep = Arc::new(RawSocketEndpoint {

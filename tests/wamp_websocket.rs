@@ -44,6 +44,8 @@ fn config(options: WebSocketOptions) -> NodeConfig {
                     permissions: vec![allow_all()],
                 }],
                 uri_check: UriCheck::Strict,
+                mqtt: Default::default(),
+                store_path: None,
             }],
             transports: vec![TransportConfig::WebSocket(WebSocketTransport {
                 id: None,

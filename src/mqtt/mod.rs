@@ -13,6 +13,8 @@
 //! live elsewhere; this module only turns bytes into validated packets and back.
 
 pub mod codec;
+pub mod conn;
+pub mod store;
 pub mod topic;
 
 pub use codec::{

@@ -221,6 +221,15 @@ impl<T: Copy> TopicIndex<T> {
         old
     }
 
+    /// Calls `out` once for every level pattern (WAMP wildcard, MQTT filter) matching a topic
+    /// given as levels (an MQTT topic split on `/`). Exact and prefix patterns are WAMP URI
+    /// strings and are not consulted.
+    pub fn matches_levels(&self, levels: &[&str], mut out: impl FnMut(T)) {
+        if !self.tree.is_empty() {
+            self.tree.walk(levels, true, &mut out);
+        }
+    }
+
     /// Calls `out` once for every entry whose pattern matches `topic`.
     pub fn matches(&self, topic: &str, mut out: impl FnMut(T)) {
         if let Some(t) = self.exact.get(topic) {

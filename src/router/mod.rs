@@ -9,6 +9,7 @@ pub mod index;
 pub mod realm;
 
 pub use realm::{
-    CallRequest, InvokePolicy, Outbox, Outgoing, PublishRequest, RealmCmd, RealmCore, RealmHandle,
-    RealmStats, SessionId, SessionInfo, SharedEvent,
+    CallRequest, InvokePolicy, MqttAck, MqttConnect, MqttConnected, MqttCounters, MqttOut, Outbox,
+    Outgoing, PublishRequest, RealmCmd, RealmCore, RealmHandle, RealmStats, SessionId, SessionInfo,
+    SharedEvent,
 };

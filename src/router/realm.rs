@@ -18,6 +18,10 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, trace};
 
+mod mqtt;
+
+pub use mqtt::{MqttAck, MqttConnect, MqttConnected, MqttCounters, MqttOut};
+
 use super::authz::Authorizer;
 use super::index::{Pattern, TopicIndex};
 use crate::config::{MatchPolicy, RealmConfig};
@@ -47,6 +51,8 @@ pub enum Outgoing {
     Msg(Message),
     /// An event shared by all subscribers of one subscription.
     Event(Arc<SharedEvent>),
+    /// A packet for an MQTT connection.
+    Mqtt(MqttOut),
 }
 
 /// The sending side of a connection's bounded outbox. Only the realm holds it, so dropping the
@@ -184,6 +190,57 @@ pub struct CallRequest {
 /// A command from a connection to its realm.
 #[derive(Debug)]
 pub enum RealmCmd {
+    /// An MQTT client connects.
+    MqttConnect(MqttConnect),
+    /// An MQTT PUBLISH from a client.
+    MqttPublish {
+        /// Session.
+        session: SessionId,
+        /// Topic.
+        topic: String,
+        /// Payload.
+        payload: Bytes,
+        /// QoS.
+        qos: crate::mqtt::QoS,
+        /// RETAIN.
+        retain: bool,
+        /// Packet id (QoS > 0).
+        pkid: u16,
+    },
+    /// PUBACK/PUBREC/PUBCOMP/PUBREL from a client.
+    MqttAck {
+        /// Session.
+        session: SessionId,
+        /// Which.
+        kind: MqttAck,
+        /// Packet id.
+        pkid: u16,
+    },
+    /// SUBSCRIBE.
+    MqttSubscribe {
+        /// Session.
+        session: SessionId,
+        /// Packet id.
+        pkid: u16,
+        /// Filters with requested QoS.
+        filters: Vec<(String, crate::mqtt::QoS)>,
+    },
+    /// UNSUBSCRIBE.
+    MqttUnsubscribe {
+        /// Session.
+        session: SessionId,
+        /// Packet id.
+        pkid: u16,
+        /// Filters.
+        filters: Vec<String>,
+    },
+    /// The connection ended; `clean` when the client sent DISCONNECT.
+    MqttDisconnect {
+        /// Session.
+        session: SessionId,
+        /// DISCONNECT received.
+        clean: bool,
+    },
     /// A session joins; the realm answers with its ID.
     Join {
         /// Identity.
@@ -299,7 +356,10 @@ struct SessionEntry {
 struct Subscription {
     policy: MatchPolicy,
     pattern: Pattern,
+    /// WAMP subscribers.
     subscribers: Vec<(SessionId, Outbox)>,
+    /// MQTT subscribers: client key and granted QoS (clients may be offline).
+    mqtt: Vec<(u64, crate::mqtt::QoS)>,
 }
 
 #[derive(Debug)]
@@ -339,6 +399,8 @@ pub struct RealmCore {
     /// Sessions whose outbox overflowed during the current command; removed afterwards.
     overflowed: Vec<SessionId>,
     scratch: Vec<u64>,
+    /// The MQTT side of the realm.
+    mqtt: mqtt::MqttState,
 }
 
 fn error_msg(request_type: u64, request: u64, error: &str) -> Message {
@@ -383,6 +445,7 @@ impl RealmCore {
             stats: RealmStats::default(),
             overflowed: Vec::new(),
             scratch: Vec::new(),
+            mqtt: mqtt::MqttState::new(None),
         }
     }
 
@@ -423,6 +486,31 @@ impl RealmCore {
     /// Handles one command. Never blocks.
     pub fn handle(&mut self, cmd: RealmCmd) {
         match cmd {
+            RealmCmd::MqttConnect(c) => self.mqtt_connect(c),
+            RealmCmd::MqttPublish {
+                session,
+                topic,
+                payload,
+                qos,
+                retain,
+                pkid,
+            } => self.mqtt_publish_in(session, topic, payload, qos, retain, pkid),
+            RealmCmd::MqttAck {
+                session,
+                kind,
+                pkid,
+            } => self.mqtt_ack(session, kind, pkid),
+            RealmCmd::MqttSubscribe {
+                session,
+                pkid,
+                filters,
+            } => self.mqtt_subscribe(session, pkid, filters),
+            RealmCmd::MqttUnsubscribe {
+                session,
+                pkid,
+                filters,
+            } => self.mqtt_unsubscribe(session, pkid, filters),
+            RealmCmd::MqttDisconnect { session, clean } => self.mqtt_disconnect(session, clean),
             RealmCmd::Join {
                 info,
                 outbox,
@@ -619,6 +707,7 @@ impl RealmCore {
                         policy,
                         pattern,
                         subscribers: Vec::new(),
+                        mqtt: Vec::new(),
                     },
                 );
                 id
@@ -665,7 +754,7 @@ impl RealmCore {
             return;
         };
         sub.subscribers.retain(|(s, _)| *s != session);
-        if sub.subscribers.is_empty() {
+        if sub.subscribers.is_empty() && sub.mqtt.is_empty() {
             let sub = self.subs.remove(&sub_id).expect("present");
             self.sub_index.remove(&sub.pattern);
         }
@@ -1017,6 +1106,8 @@ pub struct RealmHandle {
     pub authz: Arc<Authorizer>,
     /// Command queue (bounded).
     pub tx: mpsc::Sender<RealmCmd>,
+    /// Counters MQTT connections update.
+    pub mqtt_counters: Arc<MqttCounters>,
 }
 
 impl RealmHandle {
@@ -1027,16 +1118,26 @@ impl RealmHandle {
         queue: usize,
         stop: CancellationToken,
         tracker: &tokio_util::task::TaskTracker,
-    ) -> Self {
+    ) -> Result<Self, crate::mqtt::store::StoreError> {
         let (tx, rx) = mpsc::channel(queue);
-        let core = RealmCore::new(config.name.clone());
-        tracker.spawn(run_realm(core, rx, stop));
-        Self {
+        let mut core = RealmCore::new(config.name.clone());
+        if let (true, Some(path)) = (config.mqtt.persistence, &config.store_path) {
+            core.mqtt = mqtt::MqttState::new(Some(crate::mqtt::store::Store::open(path)?));
+            let defaults = crate::config::MqttSettings {
+                realm: config.name.clone(),
+                ..Default::default()
+            };
+            core.mqtt_restore(Arc::new(defaults));
+        }
+        let mqtt_counters = core.mqtt.counters.clone();
+        tracker.spawn(run_realm(core, rx, stop, config.mqtt.sys_interval));
+        Ok(Self {
             name: config.name.as_str().into(),
             authz: Arc::new(Authorizer::new(&config.roles)),
             config: Arc::new(config),
             tx,
-        }
+            mqtt_counters,
+        })
     }
 }
 
@@ -1045,8 +1146,12 @@ pub async fn run_realm(
     mut core: RealmCore,
     mut rx: mpsc::Receiver<RealmCmd>,
     stop: CancellationToken,
+    sys_interval: Option<std::time::Duration>,
 ) {
     let mut batch = Vec::with_capacity(64);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_sys = sys_interval.map(|d| tokio::time::Instant::now() + d);
     loop {
         tokio::select! {
             biased;
@@ -1056,9 +1161,20 @@ pub async fn run_realm(
                 for cmd in batch.drain(..) {
                     core.handle(cmd);
                 }
+                // One durable write for the batch, then the packets it produced.
+                core.mqtt_flush();
+            }
+            _ = tick.tick() => {
+                let now = tokio::time::Instant::now();
+                let sys = next_sys.is_some_and(|t| now >= t);
+                if sys {
+                    next_sys = sys_interval.map(|d| now + d);
+                }
+                core.mqtt_tick(sys);
             }
         }
     }
+    core.mqtt_flush();
     let stats = core.stats();
     debug!(realm = %core.name(), ?stats, "realm stopped");
     core.close_all();
@@ -1096,6 +1212,7 @@ mod tests {
             match self.rx.try_recv().ok()? {
                 Outgoing::Msg(m) => Some(m),
                 Outgoing::Event(e) => Some(e.to_message()),
+                Outgoing::Mqtt(m) => panic!("unexpected MQTT packet {m:?}"),
             }
         }
     }

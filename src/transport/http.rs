@@ -17,7 +17,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::debug;
+use tracing::{debug, Instrument};
+
+use crate::mqtt::conn::MqttEndpoint;
 
 use super::listen::BoxIo;
 use super::web::{text_response, WebBody, WebSite};
@@ -33,6 +35,8 @@ pub struct HttpEndpoint {
     pub ws_path: Option<(Option<String>, Arc<WsEndpoint>)>,
     /// Universal/web transports: first path component → WebSocket endpoint.
     pub ws_by_component: HashMap<String, Arc<WsEndpoint>>,
+    /// First path component → MQTT over WebSocket (subprotocols `mqtt`, `mqttv3.1`).
+    pub mqtt_by_component: HashMap<String, Arc<MqttEndpoint>>,
     /// Web paths, if any.
     pub site: Option<Arc<WebSite>>,
     /// Deadline for a complete request head (and, without web paths, for the whole connection
@@ -60,6 +64,17 @@ async fn dispatch(
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) -> Response<WebBody> {
+    let first = req
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    if let Some(mqtt) = ep.mqtt_by_component.get(first) {
+        return mqtt_upgrade(req, mqtt.clone(), cancel, tracker)
+            .map(|b| b.map_err(|never| match never {}).boxed());
+    }
     if let Some(ws) = ep.websocket_for(req.uri().path()) {
         let deadline = Instant::now() + ws.options.open_handshake_timeout;
         return websocket::upgrade(req, ws.clone(), cancel, tracker, deadline)
@@ -69,6 +84,51 @@ async fn dispatch(
         Some(site) => site.serve(req).await,
         None => text_response(StatusCode::NOT_FOUND, "not found"),
     }
+}
+
+/// Upgrades to MQTT over WebSocket (binary messages carry the MQTT byte stream).
+fn mqtt_upgrade(
+    mut req: Request<Incoming>,
+    ep: Arc<MqttEndpoint>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) -> Response<http_body_util::Full<bytes::Bytes>> {
+    let key = match websocket::check_upgrade(&req, "this path serves MQTT over WebSocket") {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let Some(proto) = websocket::offered_protocols(&req)
+        .into_iter()
+        .find(|p| p.eq_ignore_ascii_case("mqtt") || p.eq_ignore_ascii_case("mqttv3.1"))
+        .map(str::to_owned)
+    else {
+        return websocket::plain(
+            StatusCode::BAD_REQUEST,
+            "subprotocol mqtt (or mqttv3.1) required",
+        );
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let max = ep.settings.max_packet_size.saturating_add(8);
+    tracker.spawn(
+        async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        tokio_tungstenite::tungstenite::protocol::Role::Server,
+                        Some(websocket::ws_config(max, max)),
+                    )
+                    .await;
+                    tracing::Span::current().record("proto", "mqtt-ws");
+                    crate::mqtt::conn::serve(crate::mqtt::conn::WsByteStream::new(ws), ep, cancel)
+                        .await;
+                }
+                Err(e) => debug!(error = %e, "websocket upgrade failed"),
+            }
+        }
+        .in_current_span(),
+    );
+    websocket::switching(&key, Some(&proto))
 }
 
 /// Serves HTTP on one connection until it closes (or upgrades).

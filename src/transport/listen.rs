@@ -23,6 +23,7 @@ use tracing::{debug, field, info_span, warn, Instrument};
 
 use super::http::{self, HttpEndpoint};
 use super::rawsocket::{self, RawSocketEndpoint};
+use crate::mqtt::conn::MqttEndpoint;
 
 /// Time for the TLS handshake and for the first byte to arrive.
 pub const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,14 +45,16 @@ pub enum Service {
     Http(Arc<HttpEndpoint>),
     /// RawSocket only.
     RawSocket(Arc<RawSocketEndpoint>),
-    /// MQTT only, refused (CONNACK 0x03).
-    MqttRefused,
+    /// MQTT only.
+    Mqtt(Arc<MqttEndpoint>),
     /// Sniffed per connection.
     Universal {
         /// HTTP requests (WebSocket and web paths).
         http: Arc<HttpEndpoint>,
         /// RawSocket, if configured.
         rawsocket: Option<Arc<RawSocketEndpoint>>,
+        /// MQTT, if configured (else CONNACK 0x03).
+        mqtt: Option<Arc<MqttEndpoint>>,
     },
 }
 
@@ -226,8 +229,18 @@ async fn serve_conn(
             }
             rawsocket::serve(io, ep, cancel).await;
         }
-        Service::MqttRefused => refuse_mqtt(io).await,
-        Service::Universal { http, rawsocket } => {
+        Service::Mqtt(ep) => {
+            tracing::Span::current().record("proto", "mqtt");
+            if over_limit {
+                return refuse_mqtt(io).await;
+            }
+            crate::mqtt::conn::serve(io, ep, cancel).await;
+        }
+        Service::Universal {
+            http,
+            rawsocket,
+            mqtt,
+        } => {
             let mut io = io;
             let mut first = [0u8; 1];
             let n = match tokio::time::timeout(SNIFF_TIMEOUT, io.read(&mut first)).await {
@@ -259,7 +272,10 @@ async fn serve_conn(
                 }
                 0x10 => {
                     tracing::Span::current().record("proto", "mqtt");
-                    refuse_mqtt(io).await;
+                    match mqtt {
+                        Some(ep) if !over_limit => crate::mqtt::conn::serve(io, ep, cancel).await,
+                        _ => refuse_mqtt(io).await,
+                    }
                 }
                 _ => {
                     tracing::Span::current().record("proto", "http");
@@ -273,9 +289,10 @@ async fn serve_conn(
     }
 }
 
-/// MQTT is not served yet: CONNACK "server unavailable" (0x03), then close.
+/// MQTT not configured here, or over the connection limit: CONNACK "server unavailable"
+/// (0x03), then close.
 async fn refuse_mqtt(mut io: BoxIo) {
-    debug!("mqtt connection refused: the MQTT broker is not available on this node yet");
+    debug!("mqtt connection refused (not configured on this transport, or connection limit)");
     // Read (part of) the CONNECT so the peer is not reset before it reads our answer.
     let mut buf = [0u8; 512];
     let _ = tokio::time::timeout(Duration::from_millis(200), io.read(&mut buf)).await;

@@ -143,6 +143,8 @@ async fn write_outbox<F: WampFrames>(
         match item {
             Outgoing::Msg(m) => io.feed(ser.encode_to_bytes(&m.to_value())).await?,
             Outgoing::Event(ev) => io.feed_event(&ev, ser).await?,
+            // The realm never sends MQTT packets to a WAMP session.
+            Outgoing::Mqtt(_) => {}
         }
     }
     io.flush().await

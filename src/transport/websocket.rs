@@ -86,15 +86,7 @@ pub struct WsEndpoint {
 impl WsEndpoint {
     /// Picks the first client-offered subprotocol we support (Crossbar's rule).
     fn negotiate(&self, req: &Request<Incoming>) -> Result<Option<Subprotocol>, ()> {
-        let offered: Vec<&str> = req
-            .headers()
-            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
+        let offered = offered_protocols(req);
         for name in &offered {
             if let Some(p) = Subprotocol::parse(name) {
                 if self.serializers.contains(&p.serializer) {
@@ -134,27 +126,18 @@ fn header_has(req: &Request<Incoming>, name: header::HeaderName, token: &str) ->
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// Answers a WebSocket upgrade request for `ep`: 101 and a spawned WAMP connection task, or
-/// the HTTP error (426 not an upgrade, 400 bad version/key/subprotocol). The HELLO deadline is
-/// `hello_deadline`.
-pub fn upgrade(
-    mut req: Request<Incoming>,
-    ep: Arc<WsEndpoint>,
-    cancel: CancellationToken,
-    tracker: TaskTracker,
-    deadline: Instant,
-) -> Response<Full<Bytes>> {
+/// Checks that `req` is a WebSocket (version 13) upgrade; returns the `Sec-WebSocket-Accept`
+/// value, or the HTTP error to answer (426 when it is not an upgrade at all).
+#[allow(clippy::result_large_err)] // the error is the response itself, built once per request
+pub fn check_upgrade(req: &Request<Incoming>, what: &str) -> Result<String, Response<Full<Bytes>>> {
     let is_upgrade = req.method() == hyper::Method::GET
-        && header_has(&req, header::CONNECTION, "upgrade")
-        && header_has(&req, header::UPGRADE, "websocket");
+        && header_has(req, header::CONNECTION, "upgrade")
+        && header_has(req, header::UPGRADE, "websocket");
     if !is_upgrade {
-        let mut r = plain(
-            StatusCode::UPGRADE_REQUIRED,
-            "this path serves WAMP over WebSocket",
-        );
+        let mut r = plain(StatusCode::UPGRADE_REQUIRED, what);
         r.headers_mut()
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        return r;
+        return Err(r);
     }
     if req
         .headers()
@@ -167,14 +150,66 @@ pub fn upgrade(
             header::SEC_WEBSOCKET_VERSION,
             HeaderValue::from_static("13"),
         );
-        return r;
+        return Err(r);
     }
-    let Some(key) = req
-        .headers()
+    req.headers()
         .get(header::SEC_WEBSOCKET_KEY)
         .map(|k| derive_accept_key(k.as_bytes()))
-    else {
-        return plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
+        .ok_or_else(|| plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"))
+}
+
+/// The subprotocols a client offers, in its order.
+pub fn offered_protocols(req: &Request<Incoming>) -> Vec<&str> {
+    req.headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The `101 Switching Protocols` answer.
+pub fn switching(accept: &str, protocol: Option<&str>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::SERVER, HeaderValue::from_static("junction"));
+    if let Ok(v) = HeaderValue::from_str(accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if let Some(p) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    r
+}
+
+/// A tungstenite config with small initial buffers and the given size limit.
+pub fn ws_config(max_message_size: usize, max_frame_size: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(WRITE_BUFFER.max(max_message_size) * 2)
+        .max_message_size(Some(max_message_size))
+        .max_frame_size(Some(max_frame_size))
+}
+
+/// Answers a WebSocket upgrade request for `ep`: 101 and a spawned WAMP connection task, or
+/// the HTTP error (426 not an upgrade, 400 bad version/key/subprotocol). The HELLO deadline is
+/// `hello_deadline`.
+pub fn upgrade(
+    mut req: Request<Incoming>,
+    ep: Arc<WsEndpoint>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    deadline: Instant,
+) -> Response<Full<Bytes>> {
+    let key = match check_upgrade(&req, "this path serves WAMP over WebSocket") {
+        Ok(k) => k,
+        Err(r) => return r,
     };
     let proto = match ep.negotiate(&req) {
         Ok(p) => p,
@@ -192,12 +227,7 @@ pub fn upgrade(
         async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
-                    let cfg = WebSocketConfig::default()
-                        .read_buffer_size(READ_BUFFER)
-                        .write_buffer_size(WRITE_BUFFER)
-                        .max_write_buffer_size(WRITE_BUFFER.max(ep2.options.max_message_size) * 2)
-                        .max_message_size(Some(ep2.options.max_message_size))
-                        .max_frame_size(Some(ep2.options.max_frame_size));
+                    let cfg = ws_config(ep2.options.max_message_size, ep2.options.max_frame_size);
                     let ws = WebSocketStream::from_raw_socket(
                         TokioIo::new(upgraded),
                         Role::Server,
@@ -227,21 +257,7 @@ pub fn upgrade(
         }
         .in_current_span(),
     );
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = r.headers_mut();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(header::SERVER, HeaderValue::from_static("junction"));
-    if let Ok(v) = HeaderValue::from_str(&key) {
-        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
-    }
-    if let Some(p) = proto {
-        if let Ok(v) = HeaderValue::from_str(&p.name()) {
-            h.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
-        }
-    }
-    r
+    switching(&key, proto.map(|p| p.name()).as_deref())
 }
 
 /// WAMP framing over a tungstenite WebSocket.

@@ -1,0 +1,426 @@
+//! One MQTT connection: CONNECT handshake, keepalive, and the packet pump between the socket
+//! and the realm.
+//!
+//! The connection owns only transport state: the codec, the keepalive timer and the outbox.
+//! Session state (subscriptions, packet ids, in-flight QoS 1/2 messages, queues, wills) lives
+//! in the realm so that it survives the connection. Everything the realm sends is written with
+//! one flush per drained batch.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, trace};
+
+use super::{write_publish, ConnectReturnCode, MqttCodec, MqttError, Packet};
+use crate::config::MqttSettings;
+use crate::router::{MqttAck, MqttConnect, MqttCounters, MqttOut, Outgoing, RealmCmd, RealmHandle};
+
+/// Most outbox items written per flush.
+const MAX_BATCH: usize = 256;
+/// Initial read buffer.
+const READ_BUFFER: usize = 4 * 1024;
+
+/// What an MQTT listener needs per connection.
+#[derive(Debug)]
+pub struct MqttEndpoint {
+    /// Transport settings.
+    pub settings: Arc<MqttSettings>,
+    /// The realm MQTT clients join (`options.realm`).
+    pub realm: RealmHandle,
+}
+
+/// Why an MQTT connection ended.
+#[derive(Debug, thiserror::Error)]
+enum End {
+    #[error("client sent DISCONNECT")]
+    Disconnect,
+    #[error("connection closed by the client")]
+    Closed,
+    #[error("keepalive expired")]
+    Keepalive,
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("malformed packet")]
+    Malformed(#[source] MqttError),
+    #[error("router shutdown")]
+    Shutdown,
+    #[error("dropped by the realm (takeover or outbox overflow)")]
+    Dropped,
+    #[error("write failed")]
+    Write(#[source] MqttError),
+}
+
+/// Counts bytes in both directions for `$SYS`.
+struct Counted<IO> {
+    inner: IO,
+    counters: Arc<MqttCounters>,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Counted<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        self.counters.bytes_received.fetch_add(n, Ordering::Relaxed);
+        r
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Counted<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            self.counters
+                .bytes_sent
+                .fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+fn random_client_id() -> String {
+    format!("junction-{:016x}", rand::random::<u64>())
+}
+
+async fn recv_outbox(rx: &mut mpsc::Receiver<Outgoing>, buf: &mut Vec<Outgoing>) -> usize {
+    rx.recv_many(buf, MAX_BATCH).await
+}
+
+fn encode(dst: &mut BytesMut, item: Outgoing) -> Result<(), MqttError> {
+    let Outgoing::Mqtt(out) = item else {
+        return Ok(());
+    };
+    match out {
+        MqttOut::Publish {
+            topic,
+            payload,
+            qos,
+            retain,
+            dup,
+            pkid,
+        } => write_publish(dst, &topic, qos, retain, dup, pkid, &payload),
+        MqttOut::PubAck(id) => Packet::PubAck(id).encode(dst),
+        MqttOut::PubRec(id) => Packet::PubRec(id).encode(dst),
+        MqttOut::PubRel(id) => Packet::PubRel(id).encode(dst),
+        MqttOut::PubComp(id) => Packet::PubComp(id).encode(dst),
+        MqttOut::SubAck { pkid, codes } => Packet::SubAck { pkid, codes }.encode(dst),
+        MqttOut::UnsubAck(id) => Packet::UnsubAck(id).encode(dst),
+    }
+}
+
+/// Serves one MQTT connection from its first byte (CONNECT).
+pub async fn serve<IO>(io: IO, ep: Arc<MqttEndpoint>, cancel: CancellationToken)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = Counted {
+        inner: io,
+        counters: ep.realm.mqtt_counters.clone(),
+    };
+    let mut framed =
+        Framed::with_capacity(io, MqttCodec::new(ep.settings.max_packet_size), READ_BUFFER);
+    let connect = match tokio::time::timeout(ep.settings.connect_timeout, framed.next()).await {
+        Ok(Some(Ok(Packet::Connect(c)))) => c,
+        Ok(Some(Ok(other))) => {
+            debug!(
+                packet = other.name(),
+                "first packet is not CONNECT; closing"
+            );
+            return;
+        }
+        Ok(Some(Err(e))) => {
+            debug!(error = %e, "bad CONNECT");
+            if let Some(code) = e.connack_code() {
+                let _ = framed
+                    .send(Packet::ConnAck {
+                        session_present: false,
+                        code,
+                    })
+                    .await;
+            }
+            return;
+        }
+        Ok(None) => return,
+        Err(_) => {
+            debug!("no CONNECT before the connect timeout");
+            return;
+        }
+    };
+    let refuse = |code| Packet::ConnAck {
+        session_present: false,
+        code,
+    };
+    let client_id = if connect.client_id.is_empty() {
+        if !connect.clean_session {
+            debug!("empty client id with clean_session=0: identifier rejected");
+            let _ = framed
+                .send(refuse(ConnectReturnCode::IdentifierRejected))
+                .await;
+            return;
+        }
+        random_client_id()
+    } else {
+        connect.client_id.clone()
+    };
+    let max_ka = ep.settings.max_keepalive;
+    if max_ka < u16::MAX && (connect.keep_alive == 0 || connect.keep_alive > max_ka) {
+        debug!(
+            keep_alive = connect.keep_alive,
+            max_ka, "keepalive out of range: identifier rejected"
+        );
+        let _ = framed
+            .send(refuse(ConnectReturnCode::IdentifierRejected))
+            .await;
+        return;
+    }
+    tracing::Span::current().record("realm", &*ep.realm.name);
+    let capacity = ep.settings.max_inflight * 2 + 1024;
+    let (tx, mut rx) = mpsc::channel(capacity);
+    let (rtx, rrx) = oneshot::channel();
+    let authid = connect
+        .username
+        .clone()
+        .unwrap_or_else(|| client_id.clone());
+    let req = MqttConnect {
+        client_id: client_id.clone(),
+        clean: connect.clean_session,
+        will: connect.will.clone(),
+        authid,
+        outbox: tx,
+        settings: ep.settings.clone(),
+        reply: rtx,
+    };
+    if ep.realm.tx.send(RealmCmd::MqttConnect(req)).await.is_err() {
+        let _ = framed
+            .send(refuse(ConnectReturnCode::ServerUnavailable))
+            .await;
+        return;
+    }
+    let Ok(joined) = rrx.await else {
+        let _ = framed
+            .send(refuse(ConnectReturnCode::ServerUnavailable))
+            .await;
+        return;
+    };
+    let session = joined.session;
+    tracing::Span::current().record("session", session.0);
+    if framed
+        .send(Packet::ConnAck {
+            session_present: joined.session_present,
+            code: ConnectReturnCode::Accepted,
+        })
+        .await
+        .is_err()
+    {
+        let _ = ep
+            .realm
+            .tx
+            .send(RealmCmd::MqttDisconnect {
+                session,
+                clean: false,
+            })
+            .await;
+        return;
+    }
+    debug!(%client_id, clean = connect.clean_session, keep_alive = connect.keep_alive, "mqtt session up");
+    // Keepalive: the client must send something within 1.5 × keep_alive (MQTT-3.1.2-24).
+    let grace = (connect.keep_alive > 0)
+        .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+    let far = Instant::now() + Duration::from_secs(86400 * 365);
+    let mut deadline = grace.map_or(far, |g| Instant::now() + g);
+    let mut items = Vec::with_capacity(64);
+    let realm = ep.realm.tx.clone();
+    let end: End = loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break End::Shutdown,
+            n = recv_outbox(&mut rx, &mut items) => {
+                if n == 0 {
+                    break End::Dropped;
+                }
+                let mut failed = None;
+                for item in items.drain(..) {
+                    if let Err(e) = encode(framed.write_buffer_mut(), item) {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                if let Some(e) = failed {
+                    break End::Write(e);
+                }
+                if let Err(e) = SinkExt::<Packet>::flush(&mut framed).await {
+                    break End::Write(e);
+                }
+            }
+            () = sleep_until(deadline) => break End::Keepalive,
+            pkt = framed.next() => {
+                let pkt = match pkt {
+                    None => break End::Closed,
+                    Some(Err(e)) => break End::Malformed(e),
+                    Some(Ok(p)) => p,
+                };
+                if let Some(g) = grace {
+                    deadline = Instant::now() + g;
+                }
+                trace!(packet = pkt.name(), "received");
+                let cmd = match pkt {
+                    Packet::Publish(p) => RealmCmd::MqttPublish {
+                        session,
+                        topic: p.topic,
+                        payload: p.payload,
+                        qos: p.qos,
+                        retain: p.retain,
+                        pkid: p.pkid,
+                    },
+                    Packet::PubAck(id) => RealmCmd::MqttAck { session, kind: MqttAck::PubAck, pkid: id },
+                    Packet::PubRec(id) => RealmCmd::MqttAck { session, kind: MqttAck::PubRec, pkid: id },
+                    Packet::PubRel(id) => RealmCmd::MqttAck { session, kind: MqttAck::PubRel, pkid: id },
+                    Packet::PubComp(id) => RealmCmd::MqttAck { session, kind: MqttAck::PubComp, pkid: id },
+                    Packet::Subscribe { pkid, filters } => RealmCmd::MqttSubscribe { session, pkid, filters },
+                    Packet::Unsubscribe { pkid, filters } => RealmCmd::MqttUnsubscribe { session, pkid, filters },
+                    Packet::PingReq => {
+                        if let Err(e) = framed.send(Packet::PingResp).await {
+                            break End::Write(e);
+                        }
+                        continue;
+                    }
+                    Packet::Disconnect => break End::Disconnect,
+                    other => break End::Protocol(format!("unexpected {} from a client", other.name())),
+                };
+                if realm.send(cmd).await.is_err() {
+                    break End::Shutdown;
+                }
+            }
+        }
+    };
+    // A server shutdown is not the client's fault: no will then (the session stays stored).
+    let clean = matches!(end, End::Disconnect | End::Shutdown);
+    let _ = realm
+        .send(RealmCmd::MqttDisconnect { session, clean })
+        .await;
+    let _ = SinkExt::<Packet>::close(&mut framed).await;
+    match &end {
+        End::Malformed(e) => debug!(reason = %end, error = %e, "mqtt connection ended"),
+        _ => debug!(reason = %end, "mqtt connection ended"),
+    }
+}
+
+/// Byte-stream view of a WebSocket carrying MQTT in binary messages (MQTT over WebSocket:
+/// packets may span messages and messages may hold several packets).
+pub struct WsByteStream<S> {
+    ws: S,
+    buf: Bytes,
+    done: bool,
+}
+
+impl<S> WsByteStream<S> {
+    /// Wraps an established WebSocket.
+    pub fn new(ws: S) -> Self {
+        Self {
+            ws,
+            buf: Bytes::new(),
+            done: false,
+        }
+    }
+}
+
+type WsResult = Result<WsMessage, tokio_tungstenite::tungstenite::Error>;
+
+impl<S> AsyncRead for WsByteStream<S>
+where
+    S: Stream<Item = WsResult>
+        + Sink<WsMessage, Error = tokio_tungstenite::tungstenite::Error>
+        + Unpin,
+{
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if !self.buf.is_empty() {
+                let n = self.buf.len().min(out.remaining());
+                out.put_slice(&self.buf[..n]);
+                self.buf.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            match Pin::new(&mut self.ws).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) | Poll::Ready(Some(Ok(WsMessage::Close(_)))) => {
+                    self.done = true;
+                }
+                Poll::Ready(Some(Ok(WsMessage::Binary(b)))) => self.buf = b,
+                Poll::Ready(Some(Ok(WsMessage::Text(_)))) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "text frame on an MQTT WebSocket",
+                    )))
+                }
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(io::Error::other(e))),
+            }
+        }
+    }
+}
+
+impl<S> AsyncWrite for WsByteStream<S>
+where
+    S: Stream<Item = WsResult>
+        + Sink<WsMessage, Error = tokio_tungstenite::tungstenite::Error>
+        + Unpin,
+{
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.ws).poll_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(io::Error::other(e))),
+            Poll::Ready(Ok(())) => {}
+        }
+        match Pin::new(&mut self.ws).start_send(WsMessage::Binary(Bytes::copy_from_slice(buf))) {
+            Ok(()) => Poll::Ready(Ok(buf.len())),
+            Err(e) => Poll::Ready(Err(io::Error::other(e))),
+        }
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.ws)
+            .poll_flush(cx)
+            .map_err(io::Error::other)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.ws)
+            .poll_close(cx)
+            .map_err(io::Error::other)
+    }
+}

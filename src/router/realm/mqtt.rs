@@ -1,0 +1,981 @@
+//! MQTT inside the realm: client sessions (clean or persistent), QoS 1/2 state, the in-flight
+//! window and offline queues, retained messages, wills, `$SYS` topics and persistence.
+//!
+//! MQTT filters live in the realm's one topic index as level patterns (`+` is `Any`, `#` is
+//! `Rest`), next to WAMP subscriptions; a publication is routed once through it. State that
+//! must survive a restart is written as `StoreOp`s that the realm task applies in one durable
+//! transaction per command batch; every packet for MQTT clients produced during the batch
+//! (acks included) is held back until that write succeeded, so nothing is acknowledged before
+//! it is stored.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use tracing::{debug, error, info, trace};
+
+use super::{random_id, Outbox, Outgoing, RealmCore, SessionId, Subscription};
+use crate::config::{MatchPolicy, MqttSettings};
+use crate::mqtt::store::{QueuedMessage, Store, StoreOp, StoredMessage, StoredSession};
+use crate::mqtt::{filter_matches, QoS, SubAckCode, Will};
+use crate::router::index::{Level, Pattern};
+
+/// A packet the realm asks an MQTT connection to write.
+#[derive(Debug, Clone)]
+pub enum MqttOut {
+    /// PUBLISH (the payload is shared between all receivers).
+    Publish {
+        /// Topic.
+        topic: Arc<str>,
+        /// Payload.
+        payload: Bytes,
+        /// QoS of this delivery.
+        qos: QoS,
+        /// RETAIN flag.
+        retain: bool,
+        /// DUP flag (redelivery).
+        dup: bool,
+        /// Packet id (0 for QoS 0).
+        pkid: u16,
+    },
+    /// PUBACK.
+    PubAck(u16),
+    /// PUBREC.
+    PubRec(u16),
+    /// PUBREL.
+    PubRel(u16),
+    /// PUBCOMP.
+    PubComp(u16),
+    /// SUBACK.
+    SubAck {
+        /// Packet id.
+        pkid: u16,
+        /// One code per filter.
+        codes: Vec<SubAckCode>,
+    },
+    /// UNSUBACK.
+    UnsubAck(u16),
+}
+
+/// Acknowledgement packets a client sends for our PUBLISHes (and PUBREL for its own QoS 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MqttAck {
+    /// PUBACK (QoS 1 delivered).
+    PubAck,
+    /// PUBREC (QoS 2 received).
+    PubRec,
+    /// PUBCOMP (QoS 2 complete).
+    PubComp,
+    /// PUBREL (the client releases its QoS 2 publish).
+    PubRel,
+}
+
+/// What a connecting MQTT client gets back.
+#[derive(Debug)]
+pub struct MqttConnected {
+    /// Its realm session ID.
+    pub session: SessionId,
+    /// CONNACK session-present flag.
+    pub session_present: bool,
+}
+
+/// A CONNECT, validated by the connection.
+#[derive(Debug)]
+pub struct MqttConnect {
+    /// Client identifier (never empty here).
+    pub client_id: String,
+    /// clean_session flag.
+    pub clean: bool,
+    /// Last will.
+    pub will: Option<Will>,
+    /// authid.
+    pub authid: String,
+    /// Outbox of the connection.
+    pub outbox: Outbox,
+    /// Limits from the transport's settings.
+    pub settings: Arc<MqttSettings>,
+    /// Reply.
+    pub reply: oneshot::Sender<MqttConnected>,
+}
+
+/// Byte and message counters the connections of a realm update (for `$SYS`).
+#[derive(Debug, Default)]
+pub struct MqttCounters {
+    /// Bytes read from MQTT connections.
+    pub bytes_received: AtomicU64,
+    /// Bytes written to MQTT connections.
+    pub bytes_sent: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Msg {
+    topic: Arc<str>,
+    payload: Bytes,
+    qos: QoS,
+}
+
+#[derive(Debug)]
+struct Pending {
+    seq: u64,
+    msg: Arc<Msg>,
+    qos: QoS,
+    retain: bool,
+    /// Set once sent (in flight).
+    pkid: Option<u16>,
+    /// QoS 2: PUBREC received, PUBREL sent.
+    pubrel: bool,
+}
+
+#[derive(Debug)]
+struct Client {
+    id: String,
+    clean: bool,
+    conn: Option<(SessionId, Outbox)>,
+    will: Option<Will>,
+    subs: BTreeMap<String, QoS>,
+    /// Not yet sent, in order.
+    queue: VecDeque<Pending>,
+    queued_bytes: usize,
+    /// Sent and not yet acknowledged, by packet id.
+    inflight: BTreeMap<u16, Pending>,
+    next_pkid: u16,
+    next_seq: u64,
+    incoming_qos2: BTreeSet<u16>,
+    last_seen: SystemTime,
+    settings: Arc<MqttSettings>,
+}
+
+impl Client {
+    fn new(id: String, clean: bool, settings: Arc<MqttSettings>) -> Self {
+        Self {
+            id,
+            clean,
+            conn: None,
+            will: None,
+            subs: BTreeMap::new(),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            inflight: BTreeMap::new(),
+            next_pkid: 0,
+            next_seq: 1,
+            incoming_qos2: BTreeSet::new(),
+            last_seen: SystemTime::now(),
+            settings,
+        }
+    }
+
+    fn persistent(&self) -> bool {
+        !self.clean
+    }
+
+    fn alloc_pkid(&mut self) -> u16 {
+        loop {
+            self.next_pkid = self.next_pkid.wrapping_add(1);
+            if self.next_pkid != 0 && !self.inflight.contains_key(&self.next_pkid) {
+                return self.next_pkid;
+            }
+        }
+    }
+
+    fn stored_session(&self) -> StoredSession {
+        StoredSession {
+            client_id: self.id.clone(),
+            subscriptions: self
+                .subs
+                .iter()
+                .map(|(f, q)| (f.clone(), *q as u8))
+                .collect(),
+            last_seen_unix: self
+                .last_seen
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            incoming_qos2: self.incoming_qos2.iter().copied().collect(),
+        }
+    }
+}
+
+fn stored(p: &Pending) -> QueuedMessage {
+    QueuedMessage {
+        seq: p.seq,
+        msg: StoredMessage {
+            topic: p.msg.topic.to_string(),
+            payload: p.msg.payload.clone(),
+            qos: p.qos as u8,
+            retain: p.retain,
+        },
+        pkid: p.pkid,
+        pubrel: p.pubrel,
+    }
+}
+
+fn qos_of(n: u8) -> QoS {
+    match n {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+/// The level pattern of an MQTT filter.
+fn filter_pattern(filter: &str) -> Pattern {
+    Pattern::Levels(
+        filter
+            .split('/')
+            .map(|l| match l {
+                "+" => Level::Any,
+                "#" => Level::Rest,
+                s => Level::Lit(s.to_owned()),
+            })
+            .collect(),
+    )
+}
+
+/// MQTT state of one realm.
+#[derive(Debug)]
+pub(super) struct MqttState {
+    clients: HashMap<u64, Client>,
+    by_id: HashMap<String, u64>,
+    by_session: HashMap<SessionId, u64>,
+    next_key: u64,
+    retained: BTreeMap<String, (Arc<Msg>, bool /* persisted */)>,
+    store: Option<Store>,
+    ops: Vec<StoreOp>,
+    /// Packets held until the batch's store write is durable.
+    out: Vec<(u64, SessionId, MqttOut)>,
+    started: Instant,
+    pub(super) counters: Arc<MqttCounters>,
+    received: u64,
+    sent: u64,
+    dropped: u64,
+    connected: usize,
+    store_failures: u64,
+}
+
+impl MqttState {
+    pub(super) fn new(store: Option<Store>) -> Self {
+        Self {
+            clients: HashMap::new(),
+            by_id: HashMap::new(),
+            by_session: HashMap::new(),
+            next_key: 1,
+            retained: BTreeMap::new(),
+            store,
+            ops: Vec::new(),
+            out: Vec::new(),
+            started: Instant::now(),
+            counters: Arc::new(MqttCounters::default()),
+            received: 0,
+            sent: 0,
+            dropped: 0,
+            connected: 0,
+            store_failures: 0,
+        }
+    }
+}
+
+impl RealmCore {
+    /// Restores retained messages and persistent sessions from the store.
+    pub(super) fn mqtt_restore(&mut self, default_settings: Arc<MqttSettings>) {
+        let Some(store) = &self.mqtt.store else {
+            return;
+        };
+        let loaded = match store.load() {
+            Ok(l) => l,
+            Err(e) => {
+                error!(realm = %self.name, error = %e, "cannot load the MQTT store; starting empty");
+                return;
+            }
+        };
+        let (nret, nsess) = (loaded.retained.len(), loaded.sessions.len());
+        for m in loaded.retained {
+            let msg = Arc::new(Msg {
+                topic: m.topic.as_str().into(),
+                payload: m.payload,
+                qos: qos_of(m.qos),
+            });
+            self.mqtt.retained.insert(m.topic, (msg, true));
+        }
+        for (s, queued) in loaded.sessions {
+            let key = self.mqtt.next_key;
+            self.mqtt.next_key += 1;
+            let mut c = Client::new(s.client_id.clone(), false, default_settings.clone());
+            c.last_seen = UNIX_EPOCH + Duration::from_secs(s.last_seen_unix);
+            c.incoming_qos2 = s.incoming_qos2.into_iter().collect();
+            for q in queued {
+                c.next_seq = c.next_seq.max(q.seq + 1);
+                let p = Pending {
+                    seq: q.seq,
+                    msg: Arc::new(Msg {
+                        topic: q.msg.topic.as_str().into(),
+                        payload: q.msg.payload,
+                        qos: qos_of(q.msg.qos),
+                    }),
+                    qos: qos_of(q.msg.qos),
+                    retain: q.msg.retain,
+                    pkid: q.pkid,
+                    pubrel: q.pubrel,
+                };
+                match p.pkid {
+                    Some(id) => {
+                        c.inflight.insert(id, p);
+                    }
+                    None => {
+                        c.queued_bytes += p.msg.payload.len();
+                        c.queue.push_back(p);
+                    }
+                }
+            }
+            self.mqtt.by_id.insert(c.id.clone(), key);
+            self.mqtt.clients.insert(key, c);
+            for (filter, q) in s.subscriptions {
+                self.mqtt_attach_filter(key, &filter, qos_of(q));
+            }
+        }
+        info!(realm = %self.name, retained = nret, sessions = nsess, "MQTT state restored");
+    }
+
+    fn mqtt_attach_filter(&mut self, key: u64, filter: &str, qos: QoS) {
+        let pattern = filter_pattern(filter);
+        let sub_id = match self.sub_index.get(&pattern) {
+            Some(id) => id,
+            None => {
+                let id = self.router_id();
+                self.sub_index.insert(&pattern, id);
+                self.subs.insert(
+                    id,
+                    Subscription {
+                        policy: MatchPolicy::Wildcard,
+                        pattern,
+                        subscribers: Vec::new(),
+                        mqtt: Vec::new(),
+                    },
+                );
+                id
+            }
+        };
+        let sub = self.subs.get_mut(&sub_id).expect("index and table agree");
+        match sub.mqtt.iter_mut().find(|(k, _)| *k == key) {
+            Some(e) => e.1 = qos,
+            None => sub.mqtt.push((key, qos)),
+        }
+        if let Some(c) = self.mqtt.clients.get_mut(&key) {
+            c.subs.insert(filter.to_owned(), qos);
+        }
+    }
+
+    fn mqtt_detach_filter(&mut self, key: u64, filter: &str) -> bool {
+        let had = self
+            .mqtt
+            .clients
+            .get_mut(&key)
+            .is_some_and(|c| c.subs.remove(filter).is_some());
+        let pattern = filter_pattern(filter);
+        if let Some(sub_id) = self.sub_index.get(&pattern) {
+            if let Some(sub) = self.subs.get_mut(&sub_id) {
+                sub.mqtt.retain(|(k, _)| *k != key);
+                if sub.mqtt.is_empty() && sub.subscribers.is_empty() {
+                    self.subs.remove(&sub_id);
+                    self.sub_index.remove(&pattern);
+                }
+            }
+        }
+        had
+    }
+
+    /// Removes a client and everything it owns (subscriptions, queues, stored state).
+    fn mqtt_forget(&mut self, key: u64) {
+        let Some(c) = self.mqtt.clients.get(&key) else {
+            return;
+        };
+        let filters: Vec<String> = c.subs.keys().cloned().collect();
+        let (id, persistent) = (c.id.clone(), c.persistent());
+        for f in filters {
+            self.mqtt_detach_filter(key, &f);
+        }
+        self.mqtt.clients.remove(&key);
+        self.mqtt.by_id.remove(&id);
+        if persistent && self.mqtt.store.is_some() {
+            self.mqtt.ops.push(StoreOp::DeleteSession(id));
+        }
+    }
+
+    fn mqtt_push(&mut self, key: u64, pkt: MqttOut) {
+        let Some((session, _)) = self.mqtt.clients.get(&key).and_then(|c| c.conn.as_ref()) else {
+            return;
+        };
+        self.mqtt.out.push((key, *session, pkt));
+    }
+
+    fn mqtt_persist_session(&mut self, key: u64) {
+        if self.mqtt.store.is_none() {
+            return;
+        }
+        if let Some(c) = self.mqtt.clients.get(&key) {
+            if c.persistent() {
+                self.mqtt.ops.push(StoreOp::PutSession(c.stored_session()));
+            }
+        }
+    }
+
+    /// CONNECT: attach (with takeover), resume or reset the session, and redeliver.
+    pub(super) fn mqtt_connect(&mut self, req: MqttConnect) {
+        let session = loop {
+            let id = SessionId(random_id());
+            if !self.sessions.contains_key(&id) && !self.mqtt.by_session.contains_key(&id) {
+                break id;
+            }
+        };
+        let mut present = false;
+        if let Some(&key) = self.mqtt.by_id.get(&req.client_id) {
+            // Takeover: the old connection is closed (its outbox dropped) and its will fires.
+            if let Some((old, _)) = self.mqtt.clients.get(&key).and_then(|c| c.conn.clone()) {
+                debug!(realm = %self.name, client_id = %req.client_id, "client id takeover");
+                self.mqtt_detach_conn(key, old, false);
+            }
+            if req.clean || self.mqtt.clients.get(&key).is_some_and(|c| c.clean) {
+                self.mqtt_forget(key);
+            } else {
+                present = true;
+            }
+        }
+        let key = match self.mqtt.by_id.get(&req.client_id) {
+            Some(&k) => k,
+            None => {
+                let k = self.mqtt.next_key;
+                self.mqtt.next_key += 1;
+                self.mqtt.clients.insert(
+                    k,
+                    Client::new(req.client_id.clone(), req.clean, req.settings.clone()),
+                );
+                self.mqtt.by_id.insert(req.client_id.clone(), k);
+                k
+            }
+        };
+        let c = self.mqtt.clients.get_mut(&key).expect("just inserted");
+        c.conn = Some((session, req.outbox));
+        c.will = req.will;
+        c.settings = req.settings;
+        c.last_seen = SystemTime::now();
+        self.mqtt.by_session.insert(session, key);
+        self.mqtt.connected += 1;
+        debug!(realm = %self.name, client_id = %req.client_id, %session, clean = req.clean, present, "mqtt client connected");
+        if req
+            .reply
+            .send(MqttConnected {
+                session,
+                session_present: present,
+            })
+            .is_err()
+        {
+            self.mqtt_detach_conn(key, session, true);
+            return;
+        }
+        self.mqtt_persist_session(key);
+        // Redeliver what was in flight (DUP), then send queued messages.
+        let c = self.mqtt.clients.get(&key).expect("present");
+        let redeliver: Vec<MqttOut> = c
+            .inflight
+            .iter()
+            .map(|(pkid, p)| {
+                if p.pubrel {
+                    MqttOut::PubRel(*pkid)
+                } else {
+                    MqttOut::Publish {
+                        topic: p.msg.topic.clone(),
+                        payload: p.msg.payload.clone(),
+                        qos: p.qos,
+                        retain: p.retain,
+                        dup: true,
+                        pkid: *pkid,
+                    }
+                }
+            })
+            .collect();
+        for pkt in redeliver {
+            self.mqtt_push(key, pkt);
+        }
+        self.mqtt_pump(key);
+    }
+
+    /// The connection of `session` ended (or is being replaced).
+    fn mqtt_detach_conn(&mut self, key: u64, session: SessionId, clean_disconnect: bool) {
+        let Some(c) = self.mqtt.clients.get_mut(&key) else {
+            return;
+        };
+        if c.conn.as_ref().map(|(s, _)| *s) != Some(session) {
+            return;
+        }
+        c.conn = None;
+        c.last_seen = SystemTime::now();
+        let will = c.will.take();
+        let clean = c.clean;
+        self.mqtt.by_session.remove(&session);
+        self.mqtt.connected = self.mqtt.connected.saturating_sub(1);
+        // Packets still held for this connection are moot.
+        self.mqtt.out.retain(|(_, s, _)| *s != session);
+        if !clean_disconnect {
+            if let Some(w) = will {
+                debug!(realm = %self.name, topic = %w.topic, "publishing will");
+                self.mqtt_route(None, &w.topic, w.payload, w.qos, w.retain);
+            }
+        }
+        if clean {
+            self.mqtt_forget(key);
+        } else {
+            self.mqtt_persist_session(key);
+        }
+    }
+
+    /// DISCONNECT or connection loss.
+    pub(super) fn mqtt_disconnect(&mut self, session: SessionId, clean: bool) {
+        if let Some(&key) = self.mqtt.by_session.get(&session) {
+            debug!(realm = %self.name, %session, clean, "mqtt client disconnected");
+            self.mqtt_detach_conn(key, session, clean);
+        }
+    }
+
+    /// An incoming PUBLISH from a client.
+    pub(super) fn mqtt_publish_in(
+        &mut self,
+        session: SessionId,
+        topic: String,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        pkid: u16,
+    ) {
+        let Some(&key) = self.mqtt.by_session.get(&session) else {
+            return;
+        };
+        self.mqtt.received += 1;
+        match qos {
+            QoS::AtMostOnce => self.mqtt_route(Some(key), &topic, payload, qos, retain),
+            QoS::AtLeastOnce => {
+                self.mqtt_route(Some(key), &topic, payload, qos, retain);
+                self.mqtt_push(key, MqttOut::PubAck(pkid));
+            }
+            QoS::ExactlyOnce => {
+                let fresh = self
+                    .mqtt
+                    .clients
+                    .get_mut(&key)
+                    .is_some_and(|c| c.incoming_qos2.insert(pkid));
+                if fresh {
+                    self.mqtt_route(Some(key), &topic, payload, qos, retain);
+                    self.mqtt_persist_session(key);
+                }
+                self.mqtt_push(key, MqttOut::PubRec(pkid));
+            }
+        }
+    }
+
+    /// Routes one MQTT publication to every matching MQTT subscription, once per client at the
+    /// highest granted QoS, and updates the retained store.
+    fn mqtt_route(
+        &mut self,
+        _from: Option<u64>,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+    ) {
+        let msg = Arc::new(Msg {
+            topic: topic.into(),
+            payload,
+            qos,
+        });
+        if retain {
+            let persist = !topic.starts_with('$') && self.mqtt.store.is_some();
+            if msg.payload.is_empty() {
+                if self.mqtt.retained.remove(topic).is_some_and(|(_, p)| p) {
+                    self.mqtt
+                        .ops
+                        .push(StoreOp::DeleteRetained(topic.to_owned()));
+                }
+            } else {
+                self.mqtt
+                    .retained
+                    .insert(topic.to_owned(), (msg.clone(), persist));
+                if persist {
+                    self.mqtt.ops.push(StoreOp::PutRetained(StoredMessage {
+                        topic: topic.to_owned(),
+                        payload: msg.payload.clone(),
+                        qos: qos as u8,
+                        retain: true,
+                    }));
+                }
+            }
+        }
+        let mut targets: Vec<(u64, QoS)> = Vec::new();
+        let levels: Vec<&str> = topic.split('/').collect();
+        let subs = &self.subs;
+        self.sub_index.matches_levels(&levels, |id| {
+            if let Some(sub) = subs.get(&id) {
+                targets.extend(sub.mqtt.iter().copied());
+            }
+        });
+        if targets.is_empty() {
+            return;
+        }
+        // Overlapping subscriptions: one delivery per client, at the highest granted QoS.
+        targets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        targets.dedup_by_key(|t| t.0);
+        for (key, granted) in targets {
+            self.mqtt_deliver(key, &msg, qos.min(granted), false);
+        }
+        trace!(realm = %self.name, %topic, "mqtt published");
+    }
+
+    fn mqtt_deliver(&mut self, key: u64, msg: &Arc<Msg>, qos: QoS, retain: bool) {
+        let Some(c) = self.mqtt.clients.get_mut(&key) else {
+            return;
+        };
+        if qos == QoS::AtMostOnce {
+            match &c.conn {
+                Some((session, _)) => {
+                    let session = *session;
+                    self.mqtt.out.push((
+                        key,
+                        session,
+                        MqttOut::Publish {
+                            topic: msg.topic.clone(),
+                            payload: msg.payload.clone(),
+                            qos,
+                            retain,
+                            dup: false,
+                            pkid: 0,
+                        },
+                    ));
+                }
+                // QoS 0 is not queued for offline clients (mosquitto's default).
+                None => self.mqtt.dropped += 1,
+            }
+            return;
+        }
+        let limits = &c.settings;
+        let over_count =
+            limits.max_queued_messages > 0 && c.queue.len() >= limits.max_queued_messages;
+        let over_bytes = limits.max_queued_bytes > 0
+            && c.queued_bytes + msg.payload.len() > limits.max_queued_bytes;
+        let window_free =
+            c.conn.is_some() && c.inflight.len() < c.settings.max_inflight && c.queue.is_empty();
+        if !window_free && (over_count || over_bytes) {
+            self.mqtt.dropped += 1;
+            return;
+        }
+        let seq = c.next_seq;
+        c.next_seq += 1;
+        let p = Pending {
+            seq,
+            msg: msg.clone(),
+            qos,
+            retain,
+            pkid: None,
+            pubrel: false,
+        };
+        c.queued_bytes += msg.payload.len();
+        c.queue.push_back(p);
+        let persistent = c.persistent() && self.mqtt.store.is_some();
+        if persistent && !window_free {
+            let c = self.mqtt.clients.get(&key).expect("present");
+            let item = stored(c.queue.back().expect("just pushed"));
+            self.mqtt.ops.push(StoreOp::PutQueued {
+                client_id: c.id.clone(),
+                item,
+            });
+        }
+        self.mqtt_pump(key);
+    }
+
+    /// Moves queued messages into the in-flight window and sends them.
+    fn mqtt_pump(&mut self, key: u64) {
+        let persist = self.mqtt.store.is_some();
+        let Some(c) = self.mqtt.clients.get_mut(&key) else {
+            return;
+        };
+        let Some((session, _)) = c.conn.clone() else {
+            return;
+        };
+        while c.inflight.len() < c.settings.max_inflight {
+            let Some(mut p) = c.queue.pop_front() else {
+                break;
+            };
+            c.queued_bytes -= p.msg.payload.len();
+            let pkid = c.alloc_pkid();
+            p.pkid = Some(pkid);
+            self.mqtt.out.push((
+                key,
+                session,
+                MqttOut::Publish {
+                    topic: p.msg.topic.clone(),
+                    payload: p.msg.payload.clone(),
+                    qos: p.qos,
+                    retain: p.retain,
+                    dup: false,
+                    pkid,
+                },
+            ));
+            if persist && c.persistent() {
+                self.mqtt.ops.push(StoreOp::PutQueued {
+                    client_id: c.id.clone(),
+                    item: stored(&p),
+                });
+            }
+            c.inflight.insert(pkid, p);
+        }
+    }
+
+    /// PUBACK / PUBREC / PUBCOMP for our deliveries, PUBREL for the client's QoS 2.
+    pub(super) fn mqtt_ack(&mut self, session: SessionId, kind: MqttAck, pkid: u16) {
+        let Some(&key) = self.mqtt.by_session.get(&session) else {
+            return;
+        };
+        let persist = self.mqtt.store.is_some();
+        let Some(c) = self.mqtt.clients.get_mut(&key) else {
+            return;
+        };
+        let persistent = persist && c.persistent();
+        match kind {
+            MqttAck::PubRel => {
+                let removed = c.incoming_qos2.remove(&pkid);
+                self.mqtt_push(key, MqttOut::PubComp(pkid));
+                if removed {
+                    self.mqtt_persist_session(key);
+                }
+            }
+            MqttAck::PubRec => {
+                if let Some(p) = c.inflight.get_mut(&pkid) {
+                    if p.qos == QoS::ExactlyOnce {
+                        p.pubrel = true;
+                        if persistent {
+                            let item = stored(p);
+                            self.mqtt.ops.push(StoreOp::PutQueued {
+                                client_id: c.id.clone(),
+                                item,
+                            });
+                        }
+                    }
+                }
+                self.mqtt_push(key, MqttOut::PubRel(pkid));
+            }
+            MqttAck::PubAck | MqttAck::PubComp => {
+                let done = match c.inflight.get(&pkid) {
+                    Some(p) if kind == MqttAck::PubAck && p.qos == QoS::AtLeastOnce => true,
+                    Some(p) if kind == MqttAck::PubComp && p.qos == QoS::ExactlyOnce => true,
+                    _ => false,
+                };
+                if done {
+                    let p = c.inflight.remove(&pkid).expect("checked");
+                    self.mqtt.sent += 1;
+                    if persistent {
+                        self.mqtt.ops.push(StoreOp::DeleteQueued {
+                            client_id: c.id.clone(),
+                            seq: p.seq,
+                        });
+                    }
+                    self.mqtt_pump(key);
+                }
+            }
+        }
+    }
+
+    /// SUBSCRIBE: grant every valid filter (codec already validated them), SUBACK, then the
+    /// retained messages that match.
+    pub(super) fn mqtt_subscribe(
+        &mut self,
+        session: SessionId,
+        pkid: u16,
+        filters: Vec<(String, QoS)>,
+    ) {
+        let Some(&key) = self.mqtt.by_session.get(&session) else {
+            return;
+        };
+        let mut codes = Vec::with_capacity(filters.len());
+        for (f, q) in &filters {
+            self.mqtt_attach_filter(key, f, *q);
+            codes.push(SubAckCode::Success(*q));
+        }
+        self.mqtt_persist_session(key);
+        self.mqtt_push(key, MqttOut::SubAck { pkid, codes });
+        for (f, q) in filters {
+            let matching: Vec<Arc<Msg>> = self
+                .mqtt
+                .retained
+                .iter()
+                .filter(|(t, _)| filter_matches(&f, t))
+                .map(|(_, (m, _))| m.clone())
+                .collect();
+            for m in matching {
+                let qos = m.qos.min(q);
+                self.mqtt_deliver(key, &m, qos, true);
+            }
+        }
+    }
+
+    /// UNSUBSCRIBE.
+    pub(super) fn mqtt_unsubscribe(&mut self, session: SessionId, pkid: u16, filters: Vec<String>) {
+        let Some(&key) = self.mqtt.by_session.get(&session) else {
+            return;
+        };
+        for f in &filters {
+            self.mqtt_detach_filter(key, f);
+        }
+        self.mqtt_persist_session(key);
+        self.mqtt_push(key, MqttOut::UnsubAck(pkid));
+    }
+
+    /// Makes the batch durable, then releases the packets it produced. Connections whose
+    /// outbox is full are dropped (their persistent state keeps what was in flight).
+    pub(super) fn mqtt_flush(&mut self) {
+        if !self.mqtt.ops.is_empty() {
+            let ops = std::mem::take(&mut self.mqtt.ops);
+            if let Some(store) = &self.mqtt.store {
+                if let Err(e) = store.apply(&ops) {
+                    self.mqtt.store_failures += 1;
+                    error!(realm = %self.name, error = %e, "MQTT store write failed; acknowledgements of this batch are withheld");
+                    // Without durability, do not acknowledge: drop the acks, keep deliveries.
+                    self.mqtt.out.retain(|(_, _, p)| {
+                        !matches!(
+                            p,
+                            MqttOut::PubAck(_) | MqttOut::PubRec(_) | MqttOut::PubComp(_)
+                        )
+                    });
+                }
+            }
+        }
+        while !self.mqtt.out.is_empty() {
+            let out = std::mem::take(&mut self.mqtt.out);
+            let mut overflowed: Vec<(u64, SessionId)> = Vec::new();
+            for (key, session, pkt) in out {
+                if overflowed.iter().any(|(_, s)| *s == session) {
+                    continue;
+                }
+                let Some((s, outbox)) = self.mqtt.clients.get(&key).and_then(|c| c.conn.as_ref())
+                else {
+                    continue;
+                };
+                if *s != session {
+                    continue;
+                }
+                let qos0 = matches!(
+                    &pkt,
+                    MqttOut::Publish {
+                        qos: QoS::AtMostOnce,
+                        ..
+                    }
+                );
+                let reserve = self
+                    .mqtt
+                    .clients
+                    .get(&key)
+                    .map_or(0, |c| c.settings.max_inflight + 16);
+                if qos0 && outbox.capacity() <= reserve {
+                    // A slow subscriber loses QoS 0 messages, never the in-flight window.
+                    self.mqtt.dropped += 1;
+                    continue;
+                }
+                let is_pub = matches!(&pkt, MqttOut::Publish { .. });
+                match outbox.try_send(Outgoing::Mqtt(pkt)) {
+                    Ok(()) => {
+                        if is_pub && qos0 {
+                            self.mqtt.sent += 1;
+                        }
+                    }
+                    Err(_) => overflowed.push((key, session)),
+                }
+            }
+            for (key, session) in overflowed {
+                debug!(realm = %self.name, %session, "mqtt outbox full; dropping the connection");
+                self.stats.sessions_overflowed += 1;
+                self.mqtt_detach_conn(key, session, false);
+            }
+            if !self.mqtt.ops.is_empty() {
+                // Wills published by dropped connections.
+                let ops = std::mem::take(&mut self.mqtt.ops);
+                if let Some(store) = &self.mqtt.store {
+                    if let Err(e) = store.apply(&ops) {
+                        self.mqtt.store_failures += 1;
+                        error!(realm = %self.name, error = %e, "MQTT store write failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Periodic work: session expiry and `$SYS` topics.
+    pub(super) fn mqtt_tick(&mut self, publish_sys: bool) {
+        let now = SystemTime::now();
+        let expired: Vec<u64> = self
+            .mqtt
+            .clients
+            .iter()
+            .filter(|(_, c)| {
+                c.conn.is_none()
+                    && c.settings
+                        .session_expiry
+                        .is_some_and(|e| now.duration_since(c.last_seen).unwrap_or_default() > e)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            debug!(realm = %self.name, "persistent session expired");
+            self.mqtt_forget(key);
+        }
+        if publish_sys {
+            self.mqtt_publish_sys();
+        }
+        self.mqtt_flush();
+    }
+
+    fn mqtt_publish_sys(&mut self) {
+        let m = &self.mqtt;
+        let subscriptions: usize = m.clients.values().map(|c| c.subs.len()).sum();
+        let retained = m
+            .retained
+            .keys()
+            .filter(|t| !t.starts_with("$SYS/"))
+            .count();
+        let values: Vec<(&str, String)> = vec![
+            (
+                "$SYS/broker/version",
+                format!("junction {}", env!("CARGO_PKG_VERSION")),
+            ),
+            (
+                "$SYS/broker/uptime",
+                format!("{} seconds", m.started.elapsed().as_secs()),
+            ),
+            ("$SYS/broker/clients/connected", m.connected.to_string()),
+            ("$SYS/broker/clients/total", m.clients.len().to_string()),
+            (
+                "$SYS/broker/clients/disconnected",
+                (m.clients.len() - m.connected.min(m.clients.len())).to_string(),
+            ),
+            ("$SYS/broker/messages/received", m.received.to_string()),
+            ("$SYS/broker/messages/sent", m.sent.to_string()),
+            (
+                "$SYS/broker/bytes/received",
+                m.counters
+                    .bytes_received
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+            ),
+            (
+                "$SYS/broker/bytes/sent",
+                m.counters.bytes_sent.load(Ordering::Relaxed).to_string(),
+            ),
+            ("$SYS/broker/subscriptions/count", subscriptions.to_string()),
+            ("$SYS/broker/retained messages/count", retained.to_string()),
+            (
+                "$SYS/broker/publish/messages/dropped",
+                m.dropped.to_string(),
+            ),
+            ("$SYS/broker/store/failures", m.store_failures.to_string()),
+        ];
+        for (topic, value) in values {
+            self.mqtt_route(None, topic, Bytes::from(value), QoS::AtMostOnce, true);
+        }
+    }
+}
