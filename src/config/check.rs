@@ -7,9 +7,10 @@
 //! even when their parent failed to deserialize, so one typo does not hide problems elsewhere.
 //!
 //! Each walker returns `Some` only when its subtree added no error; cross-checks that depend on
-//! a subtree (the anonymous role must exist in a realm) are skipped when that subtree already
-//! failed, so one mistake is not reported twice. Node-wide uniqueness (realm names, worker ids,
-//! TCP and Unix listeners) is tracked in `Checker` and reported on the later occurrence.
+//! a subtree (the anonymous role must exist in a realm; the realm and role of MQTT settings
+//! must exist in the worker) are skipped when that subtree already failed, so one mistake is
+//! not reported twice. Node-wide uniqueness (realm names, realm store files, worker ids, TCP
+//! and Unix listeners) is tracked in `Checker` and reported on the later occurrence.
 //!
 //! Relative file system paths (static `directory`, Unix socket `path`, TLS files) are resolved
 //! against the checker's base directory (the node directory, or the current directory for
@@ -28,19 +29,20 @@ use serde_path_to_error::Segment;
 
 use super::raw::{
     RawAllow, RawAnonymousStatic, RawController, RawControllerOptions, RawDisclose, RawJson,
-    RawJsonOptions, RawMatch, RawNode, RawNodeInfo, RawPermission, RawRawSocket,
-    RawRawSocketOptions, RawRealm, RawRealmOptions, RawRedirect, RawRole, RawRouter, RawStatic,
-    RawStaticOptions, RawTcpEndpoint, RawTls, RawUniversal, RawUniversalRawSocket, RawUniversalWeb,
-    RawUnixEndpoint, RawUriCheck, RawWeb, RawWebOptions, RawWebSocket, RawWebSocketOptions,
-    RawWebSocketService, RawWorkerOptions,
+    RawJsonOptions, RawMatch, RawMqtt, RawMqttOptions, RawMqttWebSocket, RawNode, RawNodeInfo,
+    RawPermission, RawRawSocket, RawRawSocketOptions, RawRealm, RawRealmMqtt, RawRealmOptions,
+    RawRedirect, RawRole, RawRouter, RawStatic, RawStaticOptions, RawTcpEndpoint, RawTls,
+    RawUniversal, RawUniversalMqtt, RawUniversalRawSocket, RawUniversalWeb, RawUnixEndpoint,
+    RawUriCheck, RawWeb, RawWebOptions, RawWebSocket, RawWebSocketOptions, RawWebSocketService,
+    RawWorkerOptions,
 };
 use super::syntax;
 use super::{
-    Allow, ConfigError, Disclose, Endpoint, IpVersion, MatchPolicy, NodeConfig, Permission,
-    RawSocketSettings, RawSocketTransport, RealmConfig, RoleConfig, RouterWorker, StaticService,
-    TcpEndpoint, TlsConfig, TlsVersion, TransportConfig, UniversalTransport, UnixEndpoint,
-    UriCheck, WebPaths, WebService, WebSocketOptions, WebSocketSettings, WebSocketTransport,
-    WebTransport,
+    Allow, ConfigError, Disclose, Endpoint, IpVersion, MatchPolicy, MqttSettings, MqttTransport,
+    NodeConfig, Permission, RawSocketSettings, RawSocketTransport, RealmConfig, RealmMqtt,
+    RoleConfig, RouterWorker, StaticService, TcpEndpoint, TlsConfig, TlsVersion, TransportConfig,
+    UniversalTransport, UnixEndpoint, UriCheck, WebPaths, WebService, WebSocketOptions,
+    WebSocketSettings, WebSocketTransport, WebTransport,
 };
 use crate::wire::Serializer;
 
@@ -64,10 +66,21 @@ const DEFAULT_INDEX_FILE: &str = "index.html";
 const MAX_UNIX_PATH: usize = 107;
 
 /// Listening transport types junction implements.
-const TRANSPORT_TYPES: &[&str] = &["websocket", "rawsocket", "web", "universal"];
+const TRANSPORT_TYPES: &[&str] = &["websocket", "rawsocket", "web", "universal", "mqtt"];
 /// Crossbar listening transport types junction does not implement yet.
-const UNSUPPORTED_TRANSPORT_TYPES: &[&str] =
-    &["mqtt", "flashpolicy", "websocket.testee", "stream.testee"];
+const UNSUPPORTED_TRANSPORT_TYPES: &[&str] = &["flashpolicy", "websocket.testee", "stream.testee"];
+/// Largest MQTT `max_packet_size`: the largest packet MQTT's remaining-length field can
+/// describe (268 435 455 bytes, 256 MiB - 1).
+pub(super) const MAX_MQTT_PACKET_SIZE: u64 = 268_435_455;
+/// Largest MQTT `max_inflight` (packet identifiers are 16 bits, 0 excluded).
+pub(super) const MAX_MQTT_INFLIGHT: u64 = 65_535;
+/// Largest MQTT `max_keepalive` (the CONNECT keepalive field is 16 bits).
+pub(super) const MAX_MQTT_KEEPALIVE: u64 = 65_535;
+/// `options.payload_mapping` of an MQTT transport.
+const MQTT_PAYLOAD_MAPPING_UNSUPPORTED: &str =
+    "not supported yet (MQTT↔WAMP payload mapping comes with the MQTT↔WAMP bridge)";
+/// `options.auth` of an MQTT transport.
+const MQTT_AUTH_UNSUPPORTED: &str = "not supported yet (authentication for MQTT comes later)";
 /// Crossbar listening endpoint types junction does not implement yet.
 const UNSUPPORTED_ENDPOINT_TYPES: &[&str] = &["twisted", "onion"];
 /// Web path service types junction implements.
@@ -160,6 +173,16 @@ pub(super) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 /// An anonymous role a transport uses, with the path to blame when no realm defines it.
 type RoleRef = (String, Path);
 
+/// The realm and role of MQTT settings, with the paths to blame when the worker has no such
+/// realm or the realm no such role.
+#[derive(Debug)]
+struct MqttRef {
+    realm: String,
+    realm_path: Path,
+    role: String,
+    role_path: Path,
+}
+
 /// Autobahn (and so Crossbar) reads a ping interval or timeout of 0 as "off".
 fn ping(ms: Option<u64>) -> Option<Duration> {
     ms.filter(|&ms| ms > 0).map(Duration::from_millis)
@@ -197,6 +220,10 @@ pub(super) struct Checker<'e> {
     listeners: Vec<(TcpEndpoint, Path)>,
     /// Unix socket paths so far → the path of their endpoint.
     unix_listeners: HashMap<String, Path>,
+    /// Store file names of persistent realms so far → the path of their realm.
+    store_files: HashMap<String, Path>,
+    /// MQTT realm/role references of the transports of the current worker so far.
+    mqtt_refs: Vec<MqttRef>,
 }
 
 impl<'e> Checker<'e> {
@@ -218,6 +245,8 @@ impl<'e> Checker<'e> {
             worker_ids: HashMap::new(),
             listeners: Vec::new(),
             unix_listeners: HashMap::new(),
+            store_files: HashMap::new(),
+            mqtt_refs: Vec::new(),
         };
         match checker.node(root) {
             Some(node) if checker.errors.is_empty() => Ok(node),
@@ -500,6 +529,7 @@ impl<'e> Checker<'e> {
         let mut transports = Vec::new();
         let mut transport_ids = HashMap::new();
         let mut role_refs = Vec::new();
+        self.mqtt_refs.clear();
         for (i, transport) in self
             .list(get(map, "transports"), &transports_path)
             .iter()
@@ -513,6 +543,7 @@ impl<'e> Checker<'e> {
                 role_refs.extend(roles);
             }
         }
+        let mqtt_refs = std::mem::take(&mut self.mqtt_refs);
         if realms_ok {
             for (role, role_path) in role_refs {
                 let defined = realms
@@ -526,6 +557,27 @@ impl<'e> Checker<'e> {
                              of this worker"
                         ),
                     );
+                }
+            }
+            for MqttRef {
+                realm,
+                realm_path,
+                role,
+                role_path,
+            } in mqtt_refs
+            {
+                match realms.iter().find(|r| r.name == realm) {
+                    None => self.error(
+                        &realm_path,
+                        format!("realm {realm:?} (for MQTT clients) is not defined in this worker"),
+                    ),
+                    Some(r) if !r.roles.iter().any(|x| x.name == role) => self.error(
+                        &role_path,
+                        format!(
+                            "role {role:?} (for MQTT clients) is not defined in realm {realm:?}"
+                        ),
+                    ),
+                    Some(_) => {}
                 }
             }
         }
@@ -569,8 +621,15 @@ impl<'e> Checker<'e> {
             self.unsupported(path, raw.unsupported());
         }
         let mut uri_check = UriCheck::default();
+        let mut mqtt = RealmMqtt::default();
         if let Some(options) = get(map, "options") {
             let options_path = path.key("options");
+            // `mqtt` is checked even when a sibling option has a typo.
+            if let Some(value) = self.map_get(options, "mqtt") {
+                if let Some(m) = self.realm_mqtt(value, &options_path.key("mqtt")) {
+                    mqtt = m;
+                }
+            }
             if let Some(raw) = self.object_de::<RawRealmOptions>(options, &options_path) {
                 if raw.enable_meta_api == Some(true) {
                     self.error(
@@ -594,6 +653,20 @@ impl<'e> Checker<'e> {
                 roles.push(role);
             }
         }
+        if let (Some(name), true, true) = (&name, mqtt.persistence, self.ok_since(start)) {
+            // Two realms must not share a store file (their names may differ only in
+            // characters the file name replaces).
+            let file = super::store_file_name(name);
+            if let Some(first) = first_use(&mut self.store_files, &file, path) {
+                self.error(
+                    &path.key("name"),
+                    format!(
+                        "realm {name:?} would share the store file {file} with the realm at \
+                         {first}; rename one or set `options.mqtt.persistence` to false"
+                    ),
+                );
+            }
+        }
         if !self.ok_since(start) {
             return None;
         }
@@ -601,8 +674,23 @@ impl<'e> Checker<'e> {
             name: name?,
             roles,
             uri_check,
-            mqtt: crate::config::RealmMqtt::default(),
+            mqtt,
+            // Set by `load_dir`, which knows the node directory.
             store_path: None,
+        })
+    }
+
+    /// `realms[j].options.mqtt` (junction extension).
+    fn realm_mqtt(&mut self, value: &Value, path: &Path) -> Option<RealmMqtt> {
+        let raw = self.object_de::<RawRealmMqtt>(value, path)?;
+        let defaults = RealmMqtt::default();
+        Some(RealmMqtt {
+            persistence: raw.persistence.unwrap_or(defaults.persistence),
+            sys_interval: match raw.sys_interval {
+                None => defaults.sys_interval,
+                Some(0) => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+            },
         })
     }
 
@@ -725,6 +813,23 @@ impl<'e> Checker<'e> {
         ids: &mut HashMap<String, Path>,
     ) -> Option<(TransportConfig, Vec<RoleRef>)> {
         let map = self.object(value, path)?;
+        // MQTT references of a transport that fails are dropped with it, as its role refs.
+        let mqtt_refs = self.mqtt_refs.len();
+        let transport = self.transport_of_kind(value, map, path, ids);
+        if transport.is_none() {
+            self.mqtt_refs.truncate(mqtt_refs);
+        }
+        transport
+    }
+
+    /// `transports[t]` after its `type`.
+    fn transport_of_kind(
+        &mut self,
+        value: &Value,
+        map: &Map<String, Value>,
+        path: &Path,
+        ids: &mut HashMap<String, Path>,
+    ) -> Option<(TransportConfig, Vec<RoleRef>)> {
         match self.kind(map, path)? {
             "websocket" => self
                 .websocket(value, map, path, ids)
@@ -738,6 +843,9 @@ impl<'e> Checker<'e> {
             "universal" => self
                 .universal(value, map, path, ids)
                 .map(|(uni, roles)| (TransportConfig::Universal(uni), roles)),
+            "mqtt" => self
+                .mqtt(value, map, path, ids)
+                .map(|mqtt| (TransportConfig::Mqtt(mqtt), Vec::new())),
             kind if UNSUPPORTED_TRANSPORT_TYPES.contains(&kind) => {
                 self.error(
                     &path.key("type"),
@@ -1348,7 +1456,6 @@ impl<'e> Checker<'e> {
         let mut max_connections = None;
         if let Some(raw) = self.de::<RawUniversal>(value, path) {
             id = self.transport_id(raw.id.clone(), path, ids);
-            self.unsupported(path, raw.unsupported());
             max_connections = self.max_connections(raw.max_connections, path);
         }
         let endpoint = self.transport_endpoint(map, path);
@@ -1364,6 +1471,7 @@ impl<'e> Checker<'e> {
         }
 
         let mut websocket = BTreeMap::new();
+        let mut mqtt_websocket = BTreeMap::new();
         let ws_path = path.key("websocket");
         let ws_map = get(map, "websocket").and_then(|v| self.object(v, &ws_path));
         for (key, entry) in ws_map.into_iter().flatten() {
@@ -1371,11 +1479,19 @@ impl<'e> Checker<'e> {
             if !self.web_path_key(key, &entry_path) {
                 continue;
             }
+            if self.map_get(entry, "type").and_then(Value::as_str) == Some("mqtt") {
+                if let Some(settings) = self.mqtt_websocket(entry, &entry_path) {
+                    mqtt_websocket.insert(key.clone(), settings);
+                }
+                continue;
+            }
             if let Some((settings, role)) = self.universal_websocket(entry, &entry_path) {
                 websocket.insert(key.clone(), settings);
                 roles.push(role);
             }
         }
+
+        let mqtt = get(map, "mqtt").and_then(|v| self.universal_mqtt(v, &path.key("mqtt")));
 
         let mut web = None;
         let web_path = path.key("web");
@@ -1418,14 +1534,14 @@ impl<'e> Checker<'e> {
             websocket,
             web,
             max_connections,
-            mqtt: None,
-            mqtt_websocket: Default::default(),
+            mqtt,
+            mqtt_websocket,
         };
         Some((transport, roles))
     }
 
     /// An entry of a universal transport's `websocket` map: `type` is optional here, and must
-    /// be `websocket` when present.
+    /// be `websocket` when present (entries of type `mqtt` go to `mqtt_websocket`).
     fn universal_websocket(
         &mut self,
         value: &Value,
@@ -1445,7 +1561,9 @@ impl<'e> Checker<'e> {
                 };
                 self.error(
                     &path.key("type"),
-                    format!("type {kind:?} is not allowed here, expected \"websocket\"{hint}"),
+                    format!(
+                        "type {kind:?} is not allowed here, expected \"websocket\" or \"mqtt\"{hint}"
+                    ),
                 );
                 return None;
             }
@@ -1456,6 +1574,163 @@ impl<'e> Checker<'e> {
             }
         }
         self.websocket_service(value, map, path)
+    }
+
+    /// A transport of type `mqtt`.
+    fn mqtt(
+        &mut self,
+        value: &Value,
+        map: &Map<String, Value>,
+        path: &Path,
+        ids: &mut HashMap<String, Path>,
+    ) -> Option<MqttTransport> {
+        let start = self.errors.len();
+        let mut id = None;
+        let mut max_connections = None;
+        if let Some(raw) = self.de::<RawMqtt>(value, path) {
+            id = self.transport_id(raw.id.clone(), path, ids);
+            max_connections = self.max_connections(raw.max_connections, path);
+        }
+        let endpoint = self.transport_endpoint(map, path);
+        let settings = self.mqtt_settings(map, path);
+        if !self.ok_since(start) {
+            return None;
+        }
+        Some(MqttTransport {
+            id,
+            endpoint: endpoint?,
+            settings: settings?,
+            max_connections,
+        })
+    }
+
+    /// `mqtt` of a universal transport: `{"options": {...}}`.
+    fn universal_mqtt(&mut self, value: &Value, path: &Path) -> Option<MqttSettings> {
+        let start = self.errors.len();
+        let map = self.object(value, path)?;
+        if let Some(raw) = self.de::<RawUniversalMqtt>(value, path) {
+            self.sub_item_keys(raw.endpoint.is_some(), raw.max_connections.is_some(), path);
+        }
+        let settings = self.mqtt_settings(map, path);
+        self.ok_since(start).then_some(settings?)
+    }
+
+    /// An entry of a universal transport's `websocket` map with `type: "mqtt"` (junction
+    /// extension): MQTT over WebSocket on that path.
+    fn mqtt_websocket(&mut self, value: &Value, path: &Path) -> Option<MqttSettings> {
+        let start = self.errors.len();
+        let map = self.object(value, path)?;
+        if let Some(raw) = self.de::<RawMqttWebSocket>(value, path) {
+            self.sub_item_keys(raw.endpoint.is_some(), raw.max_connections.is_some(), path);
+        }
+        let settings = self.mqtt_settings(map, path);
+        self.ok_since(start).then_some(settings?)
+    }
+
+    /// The required `options` of an MQTT transport or sub-item.
+    fn mqtt_settings(&mut self, map: &Map<String, Value>, path: &Path) -> Option<MqttSettings> {
+        match get(map, "options") {
+            Some(options) => self.mqtt_options(options, &path.key("options")),
+            None => {
+                self.error(
+                    path,
+                    "missing field `options` (`options.realm` names the realm MQTT clients join)",
+                );
+                None
+            }
+        }
+    }
+
+    /// MQTT `options`; records the realm and role for the worker's cross-check.
+    fn mqtt_options(&mut self, value: &Value, path: &Path) -> Option<MqttSettings> {
+        let raw = self.object_de::<RawMqttOptions>(value, path)?;
+        let start = self.errors.len();
+        if raw.payload_mapping.is_some() {
+            self.error(
+                &path.key("payload_mapping"),
+                MQTT_PAYLOAD_MAPPING_UNSUPPORTED,
+            );
+        }
+        if raw.auth.is_some() {
+            self.error(&path.key("auth"), MQTT_AUTH_UNSUPPORTED);
+        }
+        let (role, role_path) = match raw.role {
+            Some(role) if role.is_empty() => {
+                self.error(&path.key("role"), "role name must not be empty");
+                (role, path.key("role"))
+            }
+            Some(role) => (role, path.key("role")),
+            None => (DEFAULT_ANONYMOUS_ROLE.to_owned(), path.clone()),
+        };
+        let defaults = MqttSettings::default();
+        let max_packet_size = self
+            .in_range(
+                raw.max_packet_size,
+                1,
+                MAX_MQTT_PACKET_SIZE,
+                &path.key("max_packet_size"),
+            )
+            .map_or(defaults.max_packet_size, to_usize);
+        let max_inflight = self
+            .in_range(
+                raw.max_inflight,
+                1,
+                MAX_MQTT_INFLIGHT,
+                &path.key("max_inflight"),
+            )
+            .map_or(defaults.max_inflight, to_usize);
+        let max_keepalive = self
+            .in_range(
+                raw.max_keepalive,
+                1,
+                MAX_MQTT_KEEPALIVE,
+                &path.key("max_keepalive"),
+            )
+            .map_or(defaults.max_keepalive, |n| {
+                u16::try_from(n).expect("at most MAX_MQTT_KEEPALIVE")
+            });
+        let connect_timeout = self
+            .timeout(raw.connect_timeout, &path.key("connect_timeout"))
+            .unwrap_or(defaults.connect_timeout);
+        if !self.ok_since(start) {
+            return None;
+        }
+        self.mqtt_refs.push(MqttRef {
+            realm: raw.realm.clone(),
+            realm_path: path.key("realm"),
+            role: role.clone(),
+            role_path,
+        });
+        Some(MqttSettings {
+            realm: raw.realm,
+            role,
+            max_packet_size,
+            max_inflight,
+            max_queued_messages: raw
+                .max_queued_messages
+                .map_or(defaults.max_queued_messages, to_usize),
+            max_queued_bytes: raw
+                .max_queued_bytes
+                .map_or(defaults.max_queued_bytes, to_usize),
+            session_expiry: match raw.session_expiry {
+                None => defaults.session_expiry,
+                Some(0) => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+            },
+            max_keepalive,
+            connect_timeout,
+        })
+    }
+
+    /// An optional integer that must lie in `min..=max`.
+    fn in_range(&mut self, value: Option<u64>, min: u64, max: u64, path: &Path) -> Option<u64> {
+        match value? {
+            n if (min..=max).contains(&n) => Some(n),
+            n => {
+                self.error(path, format!("{n} is out of range ({min} to {max})"));
+                None
+            }
+        }
     }
 
     /// `serializers` of a WebSocket transport, in config (preference) order.
@@ -1984,6 +2259,11 @@ impl From<RawMatch> for MatchPolicy {
             RawMatch::Wildcard => Self::Wildcard,
         }
     }
+}
+
+/// A count or size from the config; saturates where `usize` is narrower than 64 bits.
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 /// `map[key]`, treating JSON `null` as absent.

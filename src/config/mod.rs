@@ -24,10 +24,10 @@
 //! | top level | `$schema`, `version` (must be 2), `controller`, `workers` | |
 //! | `controller` | `id`, `options.title`; `options.shutdown` (a mode or list of modes, checked, no effect: junction is one process), `options.enable_parallel_worker_start` (checked, no effect) | `manhole`, `connections` (non-empty), `keyring` |
 //! | worker | `type: router`: `id`, `options.title` (no effect), `realms`, `transports`, `components: []`, `connections: []` | types `container`, `guest`, `proxy`, `websocket-testee`; `manhole`, non-empty `components` / `connections`; `options.{python, pythonpath, cpu_affinity, env, expose_controller, expose_shared, disabled, extra}` |
-//! | realm | `name` (loose WAMP URI, unique across the node: all realms share one routing core), `roles`, `options.uri_check`, `options.enable_meta_api: false` | `enable_meta_api: true`, `bridge_meta_api`, `event_dispatching_chunk_size`, `store`, `rlinks` |
+//! | realm | `name` (loose WAMP URI, unique across the node: all realms share one routing core), `roles`, `options.uri_check`, `options.enable_meta_api: false`, `options.mqtt` (extension: `persistence`, `sys_interval`) | `enable_meta_api: true`, `bridge_meta_api`, `event_dispatching_chunk_size`, `store`, `rlinks` |
 //! | role | `name` (unique per realm), `permissions` | `authorizer` (and both at once is an error) |
 //! | permission | `uri` (loose, may be empty), `match`, `allow`, `disclose`, `cache` (no effect) | `validate` |
-//! | transport | every type: `id`, `endpoint`, `max_connections` (≥ 1). `websocket`: `url` (its path is the upgrade path), `serializers`, `options`, `auth`. `rawsocket`: `serializers`, `options`, `auth`. `web`: `paths`, `options: {}`. `universal`: `rawsocket`, `websocket` (path → WebSocket settings), `web` | types `mqtt`, `flashpolicy`, `websocket.testee`, `stream.testee`; `debug`, `cookie`; universal `mqtt`; every web `options` key (`access_log`, `hsts`, ...) |
+//! | transport | every type: `id`, `endpoint`, `max_connections` (≥ 1). `websocket`: `url` (its path is the upgrade path), `serializers`, `options`, `auth`. `rawsocket`: `serializers`, `options`, `auth`. `web`: `paths`, `options: {}`. `universal`: `rawsocket`, `websocket` (path → WebSocket settings, or MQTT settings for `type: "mqtt"`, an extension), `mqtt`, `web`. `mqtt`: `options` (see below) | types `flashpolicy`, `websocket.testee`, `stream.testee`; `debug`, `cookie`; every web `options` key (`access_log`, `hsts`, ...); MQTT `options.payload_mapping`, `options.auth` |
 //! | web path service | path keys `^([a-z0-9A-Z_\-]+\|/)$`; `static` (`directory`, `options`), `redirect`, `json` (`value`), `nodeinfo`, `websocket` | static `package`/`resource`, json `options` keys, types `reverseproxy`, `websocket-reverseproxy`, `wsgi`, `cgi`, `resource`, `path`, `longpoll`, `caller`, `publisher`, `webhook`, `archive`, `wap`, `catalog`, `none` |
 //! | `auth` | `anonymous` of type `static` with `role` | `anonymous` types `dynamic`/`function`, `anonymous.realm`, `anonymous.authid`; methods `ticket`, `wampcra`, `tls`, `cookie`, `cryptosign`, `scram`, `*-proxy` |
 //! | endpoint | `type: tcp`: `port` (1..=65535 or `"$VAR"`), `interface` (an IP address of `version`), `backlog` (1..=65535, default 1024), `version` (4 or 6), `tls`. `type: unix`: `path`, `backlog` | types `twisted`, `onion`; `shared`, `portrange`, `user_timeout` |
@@ -42,6 +42,14 @@
 //! - `require_websocket_subprotocol`: bool;
 //! - `outbox_messages` (**junction extension**, Crossbar rejects it): the per-connection outbox
 //!   capacity in messages, 1 to 1 048 576, default 1024.
+//!
+//! MQTT `options` (of an `mqtt` transport, a universal `mqtt`, or an MQTT WebSocket path):
+//! `realm` (required, a realm of the same worker), `role` (default "anonymous", a role of that
+//! realm), and the junction extensions `max_packet_size` (1 to 268 435 455), `max_inflight`
+//! (1 to 65535), `max_queued_messages`, `max_queued_bytes`, `session_expiry` (s, 0 = never),
+//! `max_keepalive` (1 to 65535), `connect_timeout` (ms, positive). [`load_dir`] gives each realm
+//! with MQTT persistence on its store file `<cbdir>/junction-<realm>.redb` ([`store_file_name`]);
+//! two such realms must not share one.
 //!
 //! Every anonymous role a transport uses (`auth.anonymous.role`, or `"anonymous"` when there is
 //! no `auth` or no `role`) must be a role of a realm of the same worker. Two TCP listeners on
@@ -157,20 +165,50 @@ pub fn load_dir(cbdir: &Path) -> Result<Option<NodeConfig>, Vec<ConfigError>> {
         Err(e) => return Err(io_error(&json, e)),
     };
     let base = check::resolve_path(&current_dir(), cbdir);
-    parse_with_env(
+    let mut node = parse_with_env(
         &text,
         &json.display().to_string(),
         &|var| std::env::var(var).ok(),
         &base,
-    )
-    .map(Some)
+    )?;
+    set_store_paths(&mut node, &base);
+    Ok(Some(node))
+}
+
+/// Gives every realm with MQTT persistence on its store file in the node directory `cbdir`
+/// (absolute): `<cbdir>/junction-<realm>.redb`, see [`store_file_name`].
+fn set_store_paths(node: &mut NodeConfig, cbdir: &Path) {
+    for realm in node.routers.iter_mut().flat_map(|r| r.realms.iter_mut()) {
+        realm.store_path = realm
+            .mqtt
+            .persistence
+            .then(|| cbdir.join(store_file_name(&realm.name)));
+    }
+}
+
+/// The name of a realm's store file: `junction-<realm>.redb`, with every character of the
+/// realm name outside `[A-Za-z0-9._-]` replaced by `_` (realm `com.ex/wärme` →
+/// `junction-com.ex_w_rme.redb`). The checker refuses two persistent realms whose names give
+/// the same file.
+pub fn store_file_name(realm: &str) -> String {
+    let name: String = realm
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("junction-{name}.redb")
 }
 
 /// The built-in default config as pretty JSON (what `junction init` writes and `junction
 /// start` uses when no config exists): version 2, one router worker with realm `realm1` whose
 /// role `anonymous` may do everything, and one `universal` transport on TCP port 8080 (all
 /// interfaces) that takes RawSocket, WebSocket at `/ws` and HTTP, all with the four
-/// serializers. Its only web service is `nodeinfo` at `/`: the default refers to no file, so
+/// serializers, and MQTT (realm `realm1`, role `anonymous`). Its only web service is `nodeinfo` at `/`: the default refers to no file, so
 /// it starts in any directory (the sample `node-config/config.json` adds a static site).
 pub fn default_config_json() -> String {
     let config = serde_json::json!({
@@ -207,6 +245,9 @@ pub fn default_config_json() -> String {
                         "type": "websocket",
                         "serializers": ["json", "msgpack", "cbor", "ubjson"]
                     }
+                },
+                "mqtt": {
+                    "options": {"realm": "realm1", "role": "anonymous"}
                 },
                 "web": {
                     "paths": {

@@ -202,7 +202,10 @@ pub struct RealmMqtt {
 
 impl Default for RealmMqtt {
     fn default() -> Self {
-        Self { persistence: true, sys_interval: Some(Duration::from_secs(10)) }
+        Self {
+            persistence: true,
+            sys_interval: Some(Duration::from_secs(10)),
+        }
     }
 }
 

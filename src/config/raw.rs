@@ -167,6 +167,18 @@ pub(super) struct RawRealmOptions {
     pub(super) bridge_meta_api: Walked,
     pub(super) event_dispatching_chunk_size: Walked,
     pub(super) uri_check: Option<RawUriCheck>,
+    /// junction extension: MQTT broker settings of the realm (`RawRealmMqtt`).
+    #[serde(rename = "mqtt")]
+    pub(super) _mqtt: Child,
+}
+
+/// `realms[j].options.mqtt` (junction extension).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRealmMqtt {
+    pub(super) persistence: Option<bool>,
+    /// Seconds; 0 = off.
+    pub(super) sys_interval: Option<u64>,
 }
 
 impl RawRealmOptions {
@@ -419,14 +431,70 @@ pub(super) struct RawUniversal {
     pub(super) _websocket: Child,
     #[serde(rename = "web")]
     pub(super) _web: Child,
-    pub(super) mqtt: Walked,
+    #[serde(rename = "mqtt")]
+    pub(super) _mqtt: Child,
     pub(super) max_connections: Option<u64>,
 }
 
-impl RawUniversal {
-    pub(super) fn unsupported(&self) -> Vec<&'static str> {
-        present!(self, [mqtt])
-    }
+/// `transports[t]` of type `mqtt`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMqtt {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    #[serde(rename = "endpoint")]
+    pub(super) _endpoint: Child,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    pub(super) max_connections: Option<u64>,
+}
+
+/// `mqtt` of a universal transport.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUniversalMqtt {
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    /// Illegal here (Crossbar: the universal transport's endpoint is used).
+    pub(super) endpoint: Walked,
+    /// Illegal here (Crossbar: set it on the universal transport).
+    pub(super) max_connections: Walked,
+}
+
+/// An entry of a universal transport's `websocket` map with `type: "mqtt"` (junction
+/// extension: MQTT over WebSocket on that path).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMqttWebSocket {
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    #[serde(rename = "options")]
+    pub(super) _options: Child,
+    /// Illegal here.
+    pub(super) endpoint: Walked,
+    /// Illegal here.
+    pub(super) max_connections: Walked,
+}
+
+/// `options` of an MQTT transport (Crossbar: `realm`, `role`, `payload_mapping`, `auth`; the
+/// others are junction extensions).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMqttOptions {
+    pub(super) realm: String,
+    pub(super) role: Option<String>,
+    /// Not supported yet (comes with the MQTT↔WAMP bridge).
+    pub(super) payload_mapping: Walked,
+    /// Not supported yet.
+    pub(super) auth: Walked,
+    pub(super) max_packet_size: Option<u64>,
+    pub(super) max_inflight: Option<u64>,
+    pub(super) max_queued_messages: Option<u64>,
+    pub(super) max_queued_bytes: Option<u64>,
+    pub(super) session_expiry: Option<u64>,
+    pub(super) max_keepalive: Option<u64>,
+    pub(super) connect_timeout: Option<u64>,
 }
 
 /// Web path service of type `static`.

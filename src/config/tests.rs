@@ -152,6 +152,14 @@ fn default_config_parses() {
     assert_eq!(paths.len(), 1);
     assert_eq!(paths["/"], WebService::NodeInfo);
     assert_eq!(uni.max_connections, None);
+    // MQTT on the same port: realm1, role anonymous, every limit at its default.
+    assert_eq!(uni.mqtt, Some(MqttSettings::default()));
+    assert_eq!(uni.mqtt.as_ref().unwrap().realm, "realm1");
+    assert_eq!(uni.mqtt.as_ref().unwrap().role, "anonymous");
+    assert!(uni.mqtt_websocket.is_empty());
+    assert_eq!(realm.mqtt, RealmMqtt::default());
+    // `parse_json` knows no node directory.
+    assert_eq!(realm.store_path, None);
     assert!(default_config_json().ends_with("}\n"));
 }
 
@@ -204,6 +212,9 @@ fn sample_config_parses() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
     );
     assert_eq!(paths["info"], WebService::NodeInfo);
+    assert_eq!(uni.mqtt, Some(MqttSettings::default()));
+    assert!(uni.mqtt_websocket.is_empty());
+    assert_eq!(router.realms[0].mqtt, RealmMqtt::default());
 }
 
 #[test]
@@ -509,30 +520,28 @@ fn unsupported_worker_types() {
 fn unsupported_transport_types_hide_their_inner_keys() {
     let mut config = base();
     let transports = config["workers"][0]["transports"].as_array_mut().unwrap();
-    transports.push(json!({"type": "mqtt", "endpoint": {"type": "tcp", "port": 1883}}));
     transports.push(json!({"type": "flashpolicy", "whatever": {"nested": 1}}));
     transports.push(json!({"type": "websocket.testee"}));
     transports.push(json!({"type": "stream.testee"}));
     transports.push(json!({"type": "carrier-pigeon"}));
     let errors = errors(&config);
     assert_eq!(
-        errors[..4],
+        errors[..3],
         [
-            "workers[0].transports[1].type: transport type \"mqtt\" is not supported yet",
-            "workers[0].transports[2].type: transport type \"flashpolicy\" is not supported yet",
-            "workers[0].transports[3].type: transport type \"websocket.testee\" is not \
+            "workers[0].transports[1].type: transport type \"flashpolicy\" is not supported yet",
+            "workers[0].transports[2].type: transport type \"websocket.testee\" is not \
              supported yet",
-            "workers[0].transports[4].type: transport type \"stream.testee\" is not supported \
+            "workers[0].transports[3].type: transport type \"stream.testee\" is not supported \
              yet",
         ]
     );
     assert_eq!(
-        errors[4],
-        "workers[0].transports[5].type: unknown transport type \"carrier-pigeon\", expected \
+        errors[3],
+        "workers[0].transports[4].type: unknown transport type \"carrier-pigeon\", expected \
          one of \"websocket\", \"rawsocket\", \"web\", \"universal\", \"mqtt\", \
          \"flashpolicy\", \"websocket.testee\", \"stream.testee\""
     );
-    assert_eq!(errors.len(), 5);
+    assert_eq!(errors.len(), 4);
 }
 
 #[test]
@@ -989,6 +998,17 @@ fn arbitrary_json_never_panics() {
                        "b": {"type": "static", "options": {"mime_types": []}},
                        "c": {"type": "json"}, "d": {"type": "websocket", "options": 1}}},
             {"type": "rawsocket", "endpoint": {"type": "unix", "path": ""}, "options": null}
+        ]}]}"#,
+        r#"{"version": 2, "workers": [{"type": "router",
+            "realms": [{"name": "r", "options": {"mqtt": []}}, {"name": "s", "options": 1},
+                       {"name": "t", "options": {"mqtt": {"persistence": null}}}],
+            "transports": [
+            {"type": "mqtt", "endpoint": null, "options": {"realm": 1, "role": []}},
+            {"type": "mqtt", "options": null},
+            {"type": "universal", "endpoint": {"type": "tcp", "port": 3}, "mqtt": 1,
+             "websocket": {"m": {"type": "mqtt", "options": []}, "n": {"type": "mqtt"}}},
+            {"type": "universal", "endpoint": {"type": "tcp", "port": 4},
+             "mqtt": {"options": {"payload_mapping": 5}}}
         ]}]}"#,
     ] {
         let _ = parse_json(text);
@@ -1530,7 +1550,6 @@ fn universal_problems_report_their_paths() {
     assert_eq!(
         errors(&config),
         [
-            "workers[0].transports[0].mqtt: not supported yet",
             "workers[0].transports[0].rawsocket.debug: not supported yet",
             "workers[0].transports[0].rawsocket.endpoint: not allowed here: this is served on \
              the endpoint of its transport",
@@ -1539,9 +1558,9 @@ fn universal_problems_report_their_paths() {
             "workers[0].transports[0].rawsocket.options.max_message_size: must be positive \
              (junction has no unlimited size)",
             "workers[0].transports[0].websocket.page.type: type \"static\" is not allowed here, \
-             expected \"websocket\"; other web services go under `web.paths`",
+             expected \"websocket\" or \"mqtt\"; other web services go under `web.paths`",
             "workers[0].transports[0].websocket.odd.type: type \"smoke-signal\" is not allowed \
-             here, expected \"websocket\"",
+             here, expected \"websocket\" or \"mqtt\"",
             "workers[0].transports[0].websocket.num.type: invalid type: integer `7`, expected a \
              string",
             "workers[0].transports[0].websocket.a.b: invalid path \"a.b\": must be \"/\" or one \
@@ -2037,4 +2056,694 @@ fn tls_server_config_handshakes() {
     };
     let server = crate::tls::server_config(&strict).unwrap();
     handshake(server, &p("ca.crt"), None).expect("TLS 1.3 handshake");
+}
+
+// ---------------------------------------------------------------------------------------------
+// MQTT
+
+/// `base()` with one `mqtt` transport on TCP port 1883 with these `options`.
+fn mqtt_config(options: Value) -> Value {
+    with_transports(json!([{
+        "type": "mqtt",
+        "endpoint": {"type": "tcp", "port": 1883},
+        "options": options
+    }]))
+}
+
+fn mqtt(node: &NodeConfig, transport: usize) -> &MqttTransport {
+    let TransportConfig::Mqtt(mqtt) = &node.routers[0].transports[transport] else {
+        panic!("not an mqtt transport")
+    };
+    mqtt
+}
+
+/// `config` with a role `name` (no permissions) added to `realms[0]`.
+fn with_role(mut config: Value, name: &str) -> Value {
+    config["workers"][0]["realms"][0]["roles"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": name, "permissions": []}));
+    config
+}
+
+#[test]
+fn mqtt_transport_defaults() {
+    let mut config = mqtt_config(json!({"realm": "realm1"}));
+    transport0(&mut config)["id"] = json!("mqtt1883");
+    let node = parse(&config).expect("valid");
+    assert_eq!(
+        *mqtt(&node, 0),
+        MqttTransport {
+            id: Some("mqtt1883".into()),
+            endpoint: Endpoint::Tcp(TcpEndpoint {
+                port: 1883,
+                interface: None,
+                backlog: 1024,
+                version: IpVersion::V4,
+                tls: None,
+            }),
+            settings: MqttSettings::default(),
+            max_connections: None,
+        }
+    );
+    let settings = &mqtt(&node, 0).settings;
+    assert_eq!(settings.realm, "realm1");
+    assert_eq!(settings.role, "anonymous");
+    assert_eq!(settings.max_packet_size, 1 << 20);
+    assert_eq!(settings.max_inflight, 32);
+    assert_eq!(settings.max_queued_messages, 1000);
+    assert_eq!(settings.max_queued_bytes, 0);
+    assert_eq!(settings.session_expiry, None);
+    assert_eq!(settings.max_keepalive, 65535);
+    assert_eq!(settings.connect_timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn mqtt_transport_options_are_honoured() {
+    let mut config = with_role(
+        mqtt_config(json!({
+            "realm": "realm1",
+            "role": "device",
+            "max_packet_size": 268_435_455,
+            "max_inflight": 65535,
+            "max_queued_messages": 0,
+            "max_queued_bytes": 1_000_000,
+            "session_expiry": 3600,
+            "max_keepalive": 1,
+            "connect_timeout": 2500
+        })),
+        "device",
+    );
+    transport0(&mut config)["endpoint"] = json!({"type": "unix", "path": "mqtt.sock"});
+    transport0(&mut config)["max_connections"] = json!(10);
+    let node = parse(&config).expect("valid");
+    let transport = mqtt(&node, 0);
+    assert_eq!(
+        transport.endpoint,
+        Endpoint::Unix(UnixEndpoint {
+            path: PathBuf::from("/node/mqtt.sock"),
+            backlog: 1024
+        })
+    );
+    assert_eq!(transport.max_connections, Some(10));
+    assert_eq!(
+        transport.settings,
+        MqttSettings {
+            realm: "realm1".into(),
+            role: "device".into(),
+            max_packet_size: 268_435_455,
+            max_inflight: 65535,
+            max_queued_messages: 0,
+            max_queued_bytes: 1_000_000,
+            session_expiry: Some(Duration::from_secs(3600)),
+            max_keepalive: 1,
+            connect_timeout: Duration::from_millis(2500),
+        }
+    );
+
+    // The lower bounds, and 0 = never / unlimited.
+    let config = mqtt_config(json!({
+        "realm": "realm1",
+        "max_packet_size": 1,
+        "max_inflight": 1,
+        "max_queued_bytes": 0,
+        "session_expiry": 0,
+        "max_keepalive": 65535,
+        "connect_timeout": 1
+    }));
+    let node = parse(&config).expect("valid");
+    let settings = &mqtt(&node, 0).settings;
+    assert_eq!(
+        (
+            settings.max_packet_size,
+            settings.max_inflight,
+            settings.max_queued_bytes,
+            settings.session_expiry,
+            settings.max_keepalive,
+            settings.connect_timeout
+        ),
+        (1, 1, 0, None, 65535, Duration::from_millis(1))
+    );
+}
+
+#[test]
+fn mqtt_transport_over_tls() {
+    let pki = Pki::new();
+    let config = with_transports(json!([{
+        "type": "mqtt",
+        "endpoint": {"type": "tcp", "port": 8883,
+                     "tls": {"key": "server.key", "certificate": "server.crt"}},
+        "options": {"realm": "realm1"}
+    }]));
+    let node = parse_in(&config, pki.path()).expect("valid");
+    let tcp = mqtt(&node, 0).endpoint.tcp().unwrap();
+    assert_eq!(tcp.port, 8883);
+    let tls = tcp.tls.as_ref().expect("tls");
+    assert_eq!(tls.key, pki.path().join("server.key"));
+    assert_eq!(tls.certificate, pki.path().join("server.crt"));
+}
+
+#[test]
+fn mqtt_option_values_are_checked() {
+    let path = "workers[0].transports[0].options";
+    for (key, value, message) in [
+        (
+            "max_packet_size",
+            json!(0),
+            "0 is out of range (1 to 268435455)",
+        ),
+        (
+            "max_packet_size",
+            json!(268_435_456),
+            "268435456 is out of range (1 to 268435455)",
+        ),
+        ("max_inflight", json!(0), "0 is out of range (1 to 65535)"),
+        (
+            "max_inflight",
+            json!(65536),
+            "65536 is out of range (1 to 65535)",
+        ),
+        ("max_keepalive", json!(0), "0 is out of range (1 to 65535)"),
+        (
+            "max_keepalive",
+            json!(65536),
+            "65536 is out of range (1 to 65535)",
+        ),
+        (
+            "connect_timeout",
+            json!(0),
+            "must be positive (junction has no unlimited handshake)",
+        ),
+        (
+            "max_queued_messages",
+            json!(-1),
+            "invalid value: integer `-1`, expected u64",
+        ),
+        (
+            "max_queued_bytes",
+            json!(-1),
+            "invalid value: integer `-1`, expected u64",
+        ),
+        (
+            "session_expiry",
+            json!(1.5),
+            "invalid type: floating point `1.5`, expected u64",
+        ),
+        ("role", json!(""), "role name must not be empty"),
+        (
+            "payload_mapping",
+            json!({"": {"type": "passthrough"}}),
+            "not supported yet (MQTT↔WAMP payload mapping comes with the MQTT↔WAMP bridge)",
+        ),
+        (
+            "payload_mapping",
+            json!({}),
+            "not supported yet (MQTT↔WAMP payload mapping comes with the MQTT↔WAMP bridge)",
+        ),
+        (
+            "auth",
+            json!({"anonymous": {"type": "static"}}),
+            "not supported yet (authentication for MQTT comes later)",
+        ),
+    ] {
+        let config = mqtt_config(json!({"realm": "realm1", key: value}));
+        let errors = parse(&config).expect_err(key);
+        assert_eq!(
+            errors,
+            [ConfigError {
+                path: format!("{path}.{key}"),
+                message: message.into()
+            }],
+            "{key}: {value}"
+        );
+    }
+
+    // Unknown keys, a missing realm, a missing `options`.
+    let config = mqtt_config(json!({"realm": "realm1", "qos": 1}));
+    assert_one_error(&config, &format!("{path}.qos"), "unknown field `qos`");
+    let config = mqtt_config(json!({"role": "anonymous"}));
+    assert_one_error(&config, path, "missing field `realm`");
+    let config = mqtt_config(json!([]));
+    assert_one_error(&config, path, "invalid type: sequence, expected a map");
+    let mut config = mqtt_config(json!({}));
+    transport0(&mut config)
+        .as_object_mut()
+        .unwrap()
+        .remove("options");
+    assert_one_error(
+        &config,
+        "workers[0].transports[0]",
+        "missing field `options` (`options.realm` names the realm MQTT clients join)",
+    );
+
+    // Crossbar's `auth` of an MQTT transport is inside `options`; on the transport it is an
+    // unknown key (as in Crossbar).
+    let mut config = mqtt_config(json!({"realm": "realm1"}));
+    transport0(&mut config)["auth"] = json!({});
+    assert_one_error(
+        &config,
+        "workers[0].transports[0].auth",
+        "unknown field `auth`, expected one of `id`, `type`, `endpoint`, `options`, \
+         `max_connections`",
+    );
+    transport0(&mut config)
+        .as_object_mut()
+        .unwrap()
+        .remove("auth");
+    transport0(&mut config)["max_connections"] = json!(0);
+    assert_one_error(
+        &config,
+        "workers[0].transports[0].max_connections",
+        "must be at least 1",
+    );
+    transport0(&mut config)["max_connections"] = json!(1);
+    transport0(&mut config)["id"] = json!("M");
+    assert_one_error(&config, "workers[0].transports[0].id", "invalid id \"M\"");
+    transport0(&mut config)["id"] = json!("mqtt");
+    transport0(&mut config)
+        .as_object_mut()
+        .unwrap()
+        .remove("endpoint");
+    assert_one_error(
+        &config,
+        "workers[0].transports[0]",
+        "missing field `endpoint`",
+    );
+    transport0(&mut config)["endpoint"] = json!({"type": "onion"});
+    assert_one_error(
+        &config,
+        "workers[0].transports[0].endpoint.type",
+        "endpoint type \"onion\" is not supported yet",
+    );
+}
+
+#[test]
+fn mqtt_realm_and_role_must_exist() {
+    // The realm must be one of this worker's.
+    let config = mqtt_config(json!({"realm": "realm2"}));
+    assert_eq!(
+        errors(&config),
+        [
+            "workers[0].transports[0].options.realm: realm \"realm2\" (for MQTT clients) is not \
+          defined in this worker"
+        ]
+    );
+    // The role must be one of that realm's: blamed on `role`, or on `options` for the
+    // default role.
+    let config = mqtt_config(json!({"realm": "realm1", "role": "device"}));
+    assert_eq!(
+        errors(&config),
+        [
+            "workers[0].transports[0].options.role: role \"device\" (for MQTT clients) is not \
+          defined in realm \"realm1\""
+        ]
+    );
+    let mut config = mqtt_config(json!({"realm": "realm1"}));
+    config["workers"][0]["realms"][0]["roles"][0]["name"] = json!("device");
+    assert_eq!(
+        errors(&config),
+        [
+            "workers[0].transports[0].options: role \"anonymous\" (for MQTT clients) is not \
+          defined in realm \"realm1\""
+        ]
+    );
+
+    // A role of another realm of the worker does not count.
+    let mut config = mqtt_config(json!({"realm": "realm1", "role": "device"}));
+    config["workers"][0]["realms"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "realm2", "roles": [{"name": "device", "permissions": []}]}));
+    assert_one_error(
+        &config,
+        "workers[0].transports[0].options.role",
+        "role \"device\" (for MQTT clients) is not defined in realm \"realm1\"",
+    );
+
+    // A realm of another worker does not count either.
+    let mut config = mqtt_config(json!({"realm": "realm2"}));
+    let mut other = config["workers"][0].clone();
+    other["realms"][0]["name"] = json!("realm2");
+    other["transports"] = json!([]);
+    config["workers"].as_array_mut().unwrap().push(other);
+    assert_one_error(
+        &config,
+        "workers[0].transports[0].options.realm",
+        "realm \"realm2\" (for MQTT clients) is not defined in this worker",
+    );
+
+    // A broken realm, or a broken transport, is not blamed a second time.
+    let mut config = mqtt_config(json!({"realm": "realm1"}));
+    config["workers"][0]["realms"][0]["name"] = json!("bad realm");
+    assert_one_error(
+        &config,
+        "workers[0].realms[0].name",
+        "invalid realm name \"bad realm\"",
+    );
+    let mut config = mqtt_config(json!({"realm": "nowhere"}));
+    transport0(&mut config)["endpoint"]["port"] = json!(0);
+    assert_one_error(
+        &config,
+        "workers[0].transports[0].endpoint.port",
+        "port 0 is not allowed",
+    );
+}
+
+#[test]
+fn universal_mqtt() {
+    let config = with_role(
+        with_transports(json!([{
+            "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+            "mqtt": {"options": {"realm": "realm1", "role": "device", "max_inflight": 5}}
+        }])),
+        "device",
+    );
+    let node = parse(&config).expect("valid");
+    let uni = universal(&node, 0);
+    assert_eq!(
+        uni.mqtt,
+        Some(MqttSettings {
+            role: "device".into(),
+            max_inflight: 5,
+            ..MqttSettings::default()
+        })
+    );
+    assert!(uni.mqtt_websocket.is_empty());
+
+    // Without the key, MQTT connections are refused.
+    let config =
+        with_transports(json!([{"type": "universal", "endpoint": {"type": "tcp", "port": 8080}}]));
+    assert_eq!(universal(&parse(&config).unwrap(), 0).mqtt, None);
+
+    let config = |mqtt: Value| {
+        with_transports(json!([{
+            "type": "universal", "endpoint": {"type": "tcp", "port": 8080}, "mqtt": mqtt
+        }]))
+    };
+    let path = "workers[0].transports[0].mqtt";
+    assert_eq!(
+        errors(&config(json!({
+            "endpoint": {"type": "tcp", "port": 1883},
+            "max_connections": 3,
+            "options": {"realm": "realm1", "max_keepalive": 0, "payload_mapping": {}}
+        }))),
+        [
+            format!(
+                "{path}.endpoint: not allowed here: this is served on the endpoint of its \
+                 transport"
+            ),
+            format!(
+                "{path}.max_connections: not allowed here: set `max_connections` on the transport"
+            ),
+            format!(
+                "{path}.options.payload_mapping: not supported yet (MQTT↔WAMP payload mapping \
+                 comes with the MQTT↔WAMP bridge)"
+            ),
+            format!("{path}.options.max_keepalive: 0 is out of range (1 to 65535)"),
+        ]
+    );
+    assert_one_error(
+        &config(json!({})),
+        path,
+        "missing field `options` (`options.realm` names the realm MQTT clients join)",
+    );
+    assert_one_error(
+        &config(json!({"type": "mqtt", "options": {"realm": "realm1"}})),
+        &format!("{path}.type"),
+        "unknown field `type`",
+    );
+    assert_one_error(
+        &config(json!([])),
+        path,
+        "invalid type: sequence, expected a map",
+    );
+    assert_one_error(
+        &config(json!({"options": {"realm": "realm9"}})),
+        &format!("{path}.options.realm"),
+        "realm \"realm9\" (for MQTT clients) is not defined in this worker",
+    );
+    assert_one_error(
+        &config(json!({"options": {"realm": "realm1", "auth": {}}})),
+        &format!("{path}.options.auth"),
+        "not supported yet (authentication for MQTT comes later)",
+    );
+}
+
+#[test]
+fn mqtt_over_websocket_paths() {
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "websocket": {
+            "ws": {"type": "websocket"},
+            "mqtt": {"type": "mqtt", "options": {"realm": "realm1", "max_packet_size": 4096}}
+        },
+        "web": {"paths": {"/": {"type": "nodeinfo"}}}
+    }]));
+    let node = parse(&config).expect("valid");
+    let uni = universal(&node, 0);
+    assert_eq!(uni.websocket.keys().collect::<Vec<_>>(), ["ws"]);
+    assert_eq!(uni.mqtt_websocket.keys().collect::<Vec<_>>(), ["mqtt"]);
+    assert_eq!(
+        uni.mqtt_websocket["mqtt"],
+        MqttSettings {
+            max_packet_size: 4096,
+            ..MqttSettings::default()
+        }
+    );
+    assert_eq!(uni.mqtt, None);
+
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "websocket": {
+            "mq": {"type": "mqtt", "serializers": ["json"], "options": {"realm": "realm1"}},
+            "mq2": {"type": "mqtt"},
+            "mq3": {"type": "mqtt", "endpoint": {}, "max_connections": 1,
+                    "options": {"realm": "realm1"}},
+            "a/b": {"type": "mqtt", "options": {"realm": "realm1"}},
+            "info": {"type": "mqtt", "options": {"realm": "realm1"}}
+        },
+        "web": {"paths": {"info": {"type": "nodeinfo"}}}
+    }]));
+    let path = "workers[0].transports[0].websocket";
+    let errors = errors(&config);
+    assert_eq!(errors.len(), 6, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(&format!(
+            "{path}.mq.serializers: unknown field `serializers`, expected one of `type`, \
+             `options`"
+        )),
+        "{errors:#?}"
+    );
+    assert_eq!(
+        errors[1..],
+        [
+            format!(
+                "{path}.mq2: missing field `options` (`options.realm` names the realm MQTT \
+                 clients join)"
+            ),
+            format!(
+                "{path}.mq3.endpoint: not allowed here: this is served on the endpoint of its \
+                 transport"
+            ),
+            format!(
+                "{path}.mq3.max_connections: not allowed here: set `max_connections` on the \
+                 transport"
+            ),
+            format!(
+                "{path}.a/b: invalid path \"a/b\": must be \"/\" or one path component of \
+                 letters, digits, '_' and '-' (^([a-z0-9A-Z_\\-]+|/)$)"
+            ),
+            // A path is either MQTT over WebSocket or a web service, never both.
+            format!(
+                "{path}.info: path \"info\" is also a key of web.paths: a path is either a \
+                 WebSocket or a web service"
+            ),
+        ]
+    );
+
+    // The realm and role of an MQTT path are checked like those of an MQTT transport.
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "websocket": {"mq": {"type": "mqtt", "options": {"realm": "realm1", "role": "nobody"}}}
+    }]));
+    assert_one_error(
+        &config,
+        &format!("{path}.mq.options.role"),
+        "role \"nobody\" (for MQTT clients) is not defined in realm \"realm1\"",
+    );
+}
+
+#[test]
+fn realm_mqtt_options() {
+    let mut config = base();
+    let options = |config: &mut Value, mqtt: Value| {
+        config["workers"][0]["realms"][0]["options"] = json!({"mqtt": mqtt});
+    };
+    let realm = |config: &Value| parse(config).expect("valid").routers[0].realms[0].clone();
+
+    assert_eq!(realm(&config).mqtt, RealmMqtt::default());
+    assert_eq!(
+        RealmMqtt::default(),
+        RealmMqtt {
+            persistence: true,
+            sys_interval: Some(Duration::from_secs(10))
+        }
+    );
+    options(&mut config, json!({}));
+    assert_eq!(realm(&config).mqtt, RealmMqtt::default());
+    options(
+        &mut config,
+        json!({"persistence": false, "sys_interval": 0}),
+    );
+    assert_eq!(
+        realm(&config).mqtt,
+        RealmMqtt {
+            persistence: false,
+            sys_interval: None
+        }
+    );
+    options(
+        &mut config,
+        json!({"persistence": true, "sys_interval": 60}),
+    );
+    assert_eq!(
+        realm(&config).mqtt,
+        RealmMqtt {
+            persistence: true,
+            sys_interval: Some(Duration::from_secs(60))
+        }
+    );
+    // `parse_json` leaves the store path to `load_dir`.
+    assert_eq!(realm(&config).store_path, None);
+
+    let path = "workers[0].realms[0].options.mqtt";
+    options(&mut config, json!({"persistence": "yes"}));
+    assert_one_error(
+        &config,
+        &format!("{path}.persistence"),
+        "invalid type: string \"yes\", expected a boolean",
+    );
+    options(&mut config, json!({"sys_interval": -1}));
+    assert_one_error(
+        &config,
+        &format!("{path}.sys_interval"),
+        "invalid value: integer `-1`, expected u64",
+    );
+    options(&mut config, json!({"retain": true}));
+    assert_one_error(
+        &config,
+        &format!("{path}.retain"),
+        "unknown field `retain`, expected `persistence` or `sys_interval`",
+    );
+    options(&mut config, json!(true));
+    assert_one_error(
+        &config,
+        path,
+        "invalid type: boolean `true`, expected a map",
+    );
+    // Checked even when a sibling option has a typo.
+    config["workers"][0]["realms"][0]["options"] =
+        json!({"uri_chek": "loose", "mqtt": {"sys_interval": "10"}});
+    let errors = errors(&config);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].starts_with(&format!("{path}.sys_interval: invalid type")));
+    assert!(errors[1].starts_with("workers[0].realms[0].options.uri_chek: unknown field"));
+}
+
+#[test]
+fn store_file_names_are_sanitized() {
+    assert_eq!(store_file_name("realm1"), "junction-realm1.redb");
+    assert_eq!(
+        store_file_name("com.Example-app_1"),
+        "junction-com.Example-app_1.redb"
+    );
+    // Every other character, multi-byte ones included, becomes one '_'.
+    assert_eq!(store_file_name("a/b"), "junction-a_b.redb");
+    assert_eq!(
+        store_file_name("com.ex/wärme"),
+        "junction-com.ex_w_rme.redb"
+    );
+    assert_eq!(store_file_name("日本:x*?\\"), "junction-___x___.redb");
+}
+
+#[test]
+fn realms_must_not_share_a_store_file() {
+    let mut config = base();
+    let realm1 = config["workers"][0]["realms"][0].clone();
+    let realms = config["workers"][0]["realms"].as_array_mut().unwrap();
+    for name in ["a/b", "a_b", "a:b"] {
+        let mut realm = realm1.clone();
+        realm["name"] = json!(name);
+        realms.push(realm);
+    }
+    assert_eq!(
+        errors(&config),
+        [
+            "workers[0].realms[2].name: realm \"a_b\" would share the store file \
+             junction-a_b.redb with the realm at workers[0].realms[1]; rename one or set \
+             `options.mqtt.persistence` to false",
+            "workers[0].realms[3].name: realm \"a:b\" would share the store file \
+             junction-a_b.redb with the realm at workers[0].realms[1]; rename one or set \
+             `options.mqtt.persistence` to false",
+        ]
+    );
+    // Fine when only one of them persists.
+    for j in [1, 2] {
+        config["workers"][0]["realms"][j]["options"] = json!({"mqtt": {"persistence": false}});
+    }
+    parse(&config).expect("valid");
+
+    // Across workers too: the store files are the node's.
+    let mut config = base();
+    let mut other = config["workers"][0].clone();
+    config["workers"][0]["realms"][0]["name"] = json!("x/y");
+    other["realms"][0]["name"] = json!("x_y");
+    other["transports"] = json!([]);
+    config["workers"].as_array_mut().unwrap().push(other);
+    assert_one_error(
+        &config,
+        "workers[1].realms[0].name",
+        "realm \"x_y\" would share the store file junction-x_y.redb with the realm at \
+         workers[0].realms[0]",
+    );
+}
+
+#[test]
+fn load_dir_sets_store_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = base();
+    let realm1 = config["workers"][0]["realms"][0].clone();
+    let realms = config["workers"][0]["realms"].as_array_mut().unwrap();
+    let mut odd = realm1.clone();
+    odd["name"] = json!("com.ex/wärme");
+    realms.push(odd);
+    let mut volatile = realm1;
+    volatile["name"] = json!("volatile");
+    volatile["options"] = json!({"mqtt": {"persistence": false}});
+    realms.push(volatile);
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+
+    let node = load_dir(dir.path()).unwrap().expect("config found");
+    let paths: Vec<_> = node.routers[0]
+        .realms
+        .iter()
+        .map(|r| r.store_path.clone())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            Some(dir.path().join("junction-realm1.redb")),
+            Some(dir.path().join("junction-com.ex_w_rme.redb")),
+            None,
+        ]
+    );
+    // Nothing is created by loading the config.
+    assert!(!dir.path().join("junction-realm1.redb").exists());
+
+    // `parse_json` (no node directory) leaves them all `None`: state stays in memory.
+    let node = parse(&config).expect("valid");
+    assert!(node.routers[0]
+        .realms
+        .iter()
+        .all(|r| r.store_path.is_none()));
 }
