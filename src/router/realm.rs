@@ -687,6 +687,24 @@ impl RealmCore {
 
     // ---- broker ----
 
+    /// The subscription of a pattern, created (empty) if there is none yet. WAMP and MQTT
+    /// subscriptions with the same pattern share it.
+    fn subscription_for(&mut self, pattern: Pattern, policy: MatchPolicy) -> u64 {
+        if let Some(id) = self.sub_index.get(&pattern) {
+            return id;
+        }
+        let id = self.router_id();
+        self.sub_index.insert(&pattern, id);
+        let sub = Subscription {
+            policy,
+            pattern,
+            subscribers: Vec::new(),
+            mqtt: Vec::new(),
+        };
+        self.subs.insert(id, sub);
+        id
+    }
+
     fn subscribe(&mut self, session: SessionId, request: u64, topic: String, policy: MatchPolicy) {
         let Some(outbox) = self.sessions.get(&session).map(|s| s.outbox.clone()) else {
             return;
@@ -696,23 +714,7 @@ impl RealmCore {
             MatchPolicy::Prefix => Pattern::Prefix(topic.clone()),
             MatchPolicy::Wildcard => Pattern::wamp_wildcard(&topic),
         };
-        let sub_id = match self.sub_index.get(&pattern) {
-            Some(id) => id,
-            None => {
-                let id = self.router_id();
-                self.sub_index.insert(&pattern, id);
-                self.subs.insert(
-                    id,
-                    Subscription {
-                        policy,
-                        pattern,
-                        subscribers: Vec::new(),
-                        mqtt: Vec::new(),
-                    },
-                );
-                id
-            }
-        };
+        let sub_id = self.subscription_for(pattern, policy);
         let sub = self.subs.get_mut(&sub_id).expect("index and table agree");
         if !sub.subscribers.iter().any(|(s, _)| *s == session) {
             sub.subscribers.push((session, outbox));

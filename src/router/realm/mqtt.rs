@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, trace};
 
-use super::{random_id, Outbox, Outgoing, RealmCore, SessionId, Subscription};
+use super::{random_id, Outbox, Outgoing, RealmCore, SessionId};
 use crate::config::{MatchPolicy, MqttSettings};
 use crate::mqtt::store::{QueuedMessage, Store, StoreOp, StoredMessage, StoredSession};
 use crate::mqtt::{filter_matches, QoS, SubAckCode, Will};
@@ -338,24 +338,7 @@ impl RealmCore {
     }
 
     fn mqtt_attach_filter(&mut self, key: u64, filter: &str, qos: QoS) {
-        let pattern = filter_pattern(filter);
-        let sub_id = match self.sub_index.get(&pattern) {
-            Some(id) => id,
-            None => {
-                let id = self.router_id();
-                self.sub_index.insert(&pattern, id);
-                self.subs.insert(
-                    id,
-                    Subscription {
-                        policy: MatchPolicy::Wildcard,
-                        pattern,
-                        subscribers: Vec::new(),
-                        mqtt: Vec::new(),
-                    },
-                );
-                id
-            }
-        };
+        let sub_id = self.subscription_for(filter_pattern(filter), MatchPolicy::Wildcard);
         let sub = self.subs.get_mut(&sub_id).expect("index and table agree");
         match sub.mqtt.iter_mut().find(|(k, _)| *k == key) {
             Some(e) => e.1 = qos,
