@@ -962,3 +962,299 @@ impl RealmCore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::RealmCmd;
+    use tokio::sync::mpsc;
+
+    struct Conn {
+        session: SessionId,
+        present: bool,
+        rx: mpsc::Receiver<Outgoing>,
+    }
+
+    impl Conn {
+        fn drain(&mut self) -> Vec<MqttOut> {
+            let mut v = Vec::new();
+            while let Ok(o) = self.rx.try_recv() {
+                if let Outgoing::Mqtt(m) = o {
+                    v.push(m);
+                }
+            }
+            v
+        }
+    }
+
+    fn settings() -> Arc<MqttSettings> {
+        Arc::new(MqttSettings {
+            max_inflight: 2,
+            max_queued_messages: 3,
+            ..Default::default()
+        })
+    }
+
+    fn connect(core: &mut RealmCore, id: &str, clean: bool, will: Option<Will>) -> Conn {
+        let (tx, rx) = mpsc::channel(64);
+        let (rtx, mut rrx) = oneshot::channel();
+        core.handle(RealmCmd::MqttConnect(MqttConnect {
+            client_id: id.into(),
+            clean,
+            will,
+            authid: id.into(),
+            outbox: tx,
+            settings: settings(),
+            reply: rtx,
+        }));
+        core.mqtt_flush();
+        let c = rrx.try_recv().expect("connected");
+        Conn {
+            session: c.session,
+            present: c.session_present,
+            rx,
+        }
+    }
+
+    fn publish(core: &mut RealmCore, from: &Conn, topic: &str, qos: QoS, retain: bool, pkid: u16) {
+        core.handle(RealmCmd::MqttPublish {
+            session: from.session,
+            topic: topic.into(),
+            payload: Bytes::from(format!("{topic}:{}", qos as u8)),
+            qos,
+            retain,
+            pkid,
+        });
+        core.mqtt_flush();
+    }
+
+    fn subscribe(core: &mut RealmCore, c: &Conn, filters: &[(&str, QoS)]) {
+        core.handle(RealmCmd::MqttSubscribe {
+            session: c.session,
+            pkid: 1,
+            filters: filters.iter().map(|(f, q)| ((*f).to_owned(), *q)).collect(),
+        });
+        core.mqtt_flush();
+    }
+
+    fn publishes(out: &[MqttOut]) -> Vec<(String, QoS, bool, bool)> {
+        out.iter()
+            .filter_map(|m| match m {
+                MqttOut::Publish {
+                    topic,
+                    qos,
+                    retain,
+                    dup,
+                    ..
+                } => Some((topic.to_string(), *qos, *retain, *dup)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlapping_subscriptions_deliver_once_at_max_qos() {
+        let mut core = RealmCore::new("r");
+        let mut sub = connect(&mut core, "s", true, None);
+        let mut publ = connect(&mut core, "p", true, None);
+        subscribe(
+            &mut core,
+            &sub,
+            &[
+                ("a/#", QoS::AtMostOnce),
+                ("a/+", QoS::ExactlyOnce),
+                ("+/x/#", QoS::AtLeastOnce),
+            ],
+        );
+        assert!(matches!(sub.drain()[..], [MqttOut::SubAck { .. }]));
+        publish(&mut core, &publ, "a/b", QoS::ExactlyOnce, false, 7);
+        assert_eq!(
+            publishes(&sub.drain()),
+            vec![("a/b".into(), QoS::ExactlyOnce, false, false)]
+        );
+        assert!(matches!(publ.drain()[..], [MqttOut::PubRec(7)]));
+        // A duplicate QoS 2 publish before PUBREL is not routed again.
+        publish(&mut core, &publ, "a/b", QoS::ExactlyOnce, false, 7);
+        assert!(publishes(&sub.drain()).is_empty());
+        assert!(matches!(publ.drain()[..], [MqttOut::PubRec(7)]), "answered again");
+        core.handle(RealmCmd::MqttAck {
+            session: publ.session,
+            kind: MqttAck::PubRel,
+            pkid: 7,
+        });
+        core.mqtt_flush();
+        assert!(matches!(publ.drain()[..], [MqttOut::PubComp(7)]));
+        // `a/#` matches `a`; `$` topics are not matched by first-level wildcards.
+        publish(&mut core, &publ, "a", QoS::AtMostOnce, false, 0);
+        publish(&mut core, &publ, "$SYS/x/y", QoS::AtMostOnce, false, 0);
+        assert_eq!(
+            publishes(&sub.drain()),
+            vec![("a".into(), QoS::AtMostOnce, false, false)]
+        );
+    }
+
+    #[test]
+    fn inflight_window_queue_and_acks() {
+        let mut core = RealmCore::new("r");
+        let mut sub = connect(&mut core, "s", true, None);
+        let publ = connect(&mut core, "p", true, None);
+        subscribe(&mut core, &sub, &[("t", QoS::AtLeastOnce)]);
+        sub.drain();
+        for i in 0..4 {
+            publish(&mut core, &publ, "t", QoS::AtLeastOnce, false, i + 1);
+        }
+        let first: Vec<u16> = sub
+            .drain()
+            .into_iter()
+            .filter_map(|m| match m {
+                MqttOut::Publish { pkid, .. } => Some(pkid),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(first.len(), 2, "max_inflight is 2");
+        core.handle(RealmCmd::MqttAck {
+            session: sub.session,
+            kind: MqttAck::PubAck,
+            pkid: first[0],
+        });
+        core.mqtt_flush();
+        assert_eq!(publishes(&sub.drain()).len(), 1, "an ack frees one slot");
+    }
+
+    #[test]
+    fn retained_will_and_unsubscribe() {
+        let mut core = RealmCore::new("r");
+        let publ = connect(&mut core, "p", true, None);
+        publish(&mut core, &publ, "r/1", QoS::AtLeastOnce, true, 1);
+        let mut sub = connect(&mut core, "s", true, None);
+        subscribe(&mut core, &sub, &[("r/#", QoS::AtLeastOnce)]);
+        let out = sub.drain();
+        assert!(
+            matches!(out[0], MqttOut::SubAck { .. }),
+            "SUBACK comes before retained messages"
+        );
+        assert_eq!(
+            publishes(&out),
+            vec![("r/1".into(), QoS::AtLeastOnce, true, false)]
+        );
+        // Empty payload deletes the retained message.
+        core.handle(RealmCmd::MqttPublish {
+            session: publ.session,
+            topic: "r/1".into(),
+            payload: Bytes::new(),
+            qos: QoS::AtMostOnce,
+            retain: true,
+            pkid: 0,
+        });
+        core.mqtt_flush();
+        sub.drain();
+        let mut late = connect(&mut core, "late", true, None);
+        subscribe(&mut core, &late, &[("r/#", QoS::AtLeastOnce)]);
+        assert!(publishes(&late.drain()).is_empty());
+        // Will on abnormal disconnect only.
+        let will = Will {
+            topic: "r/will".into(),
+            payload: Bytes::from_static(b"gone"),
+            qos: QoS::AtMostOnce,
+            retain: false,
+        };
+        let w = connect(&mut core, "w", true, Some(will.clone()));
+        core.handle(RealmCmd::MqttDisconnect {
+            session: w.session,
+            clean: true,
+        });
+        core.mqtt_flush();
+        assert!(publishes(&sub.drain()).is_empty());
+        let w = connect(&mut core, "w", true, Some(will));
+        core.handle(RealmCmd::MqttDisconnect {
+            session: w.session,
+            clean: false,
+        });
+        core.mqtt_flush();
+        assert_eq!(
+            publishes(&sub.drain()),
+            vec![("r/will".into(), QoS::AtMostOnce, false, false)]
+        );
+        // Unsubscribe stops deliveries.
+        core.handle(RealmCmd::MqttUnsubscribe {
+            session: sub.session,
+            pkid: 9,
+            filters: vec!["r/#".into()],
+        });
+        core.mqtt_flush();
+        assert!(matches!(sub.drain()[..], [MqttOut::UnsubAck(9)]));
+        publish(&mut core, &publ, "r/2", QoS::AtMostOnce, false, 0);
+        assert!(publishes(&sub.drain()).is_empty());
+    }
+
+    #[test]
+    fn persistent_session_queues_redelivers_with_dup_and_bounds() {
+        let mut core = RealmCore::new("r");
+        let publ = connect(&mut core, "p", true, None);
+        let mut sub = connect(&mut core, "s", false, None);
+        assert!(!sub.present);
+        subscribe(&mut core, &sub, &[("q", QoS::AtLeastOnce)]);
+        sub.drain();
+        publish(&mut core, &publ, "q", QoS::AtLeastOnce, false, 1);
+        assert_eq!(publishes(&sub.drain()).len(), 1);
+        // Disconnect without PUBACK; publish more than the queue bound while offline.
+        core.handle(RealmCmd::MqttDisconnect {
+            session: sub.session,
+            clean: false,
+        });
+        core.mqtt_flush();
+        for i in 0..6 {
+            publish(&mut core, &publ, "q", QoS::AtLeastOnce, false, 10 + i);
+            publish(&mut core, &publ, "q", QoS::AtMostOnce, false, 0);
+        }
+        let mut again = connect(&mut core, "s", false, None);
+        assert!(again.present);
+        let got = publishes(&again.drain());
+        assert_eq!(
+            got[0],
+            ("q".into(), QoS::AtLeastOnce, false, true),
+            "the unacked one comes back with DUP"
+        );
+        assert_eq!(
+            got.len(),
+            2,
+            "the in-flight window (2) is full: one redelivery plus one queued"
+        );
+        assert!(
+            core.mqtt.dropped >= 3 + 6,
+            "over the queue bound (3) and QoS 0 while offline are dropped"
+        );
+        // clean_session=1 wipes it.
+        core.handle(RealmCmd::MqttDisconnect {
+            session: again.session,
+            clean: true,
+        });
+        core.mqtt_flush();
+        let fresh = connect(&mut core, "s", true, None);
+        assert!(!fresh.present);
+    }
+
+    #[test]
+    fn takeover_closes_the_old_connection_and_fires_its_will() {
+        let mut core = RealmCore::new("r");
+        let mut watcher = connect(&mut core, "watch", true, None);
+        subscribe(&mut core, &watcher, &[("will/#", QoS::AtMostOnce)]);
+        watcher.drain();
+        let will = Will {
+            topic: "will/a".into(),
+            payload: Bytes::from_static(b"x"),
+            qos: QoS::AtMostOnce,
+            retain: false,
+        };
+        let mut old = connect(&mut core, "a", true, Some(will));
+        let _new = connect(&mut core, "a", true, None);
+        assert!(matches!(
+            old.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        assert_eq!(
+            publishes(&watcher.drain()),
+            vec![("will/a".into(), QoS::AtMostOnce, false, false)]
+        );
+    }
+}
