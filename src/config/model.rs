@@ -144,16 +144,17 @@ pub struct MqttSettings {
     /// messages in flight to one client; more are queued.
     pub max_inflight: usize,
     /// `options.max_queued_messages` (junction extension, default 1000): messages queued per
-    /// client session (offline, or beyond the in-flight window). Beyond it new QoS 1/2
-    /// messages are dropped and counted, as mosquitto does.
+    /// client session (offline, or beyond the in-flight window); 0 = no limit. Beyond it new
+    /// QoS 1/2 messages are dropped and counted, as mosquitto does.
     pub max_queued_messages: usize,
     /// `options.max_queued_bytes` (junction extension, default 0 = no byte limit).
     pub max_queued_bytes: usize,
     /// `options.session_expiry` (junction extension, seconds, default 0 = never): a persistent
     /// session unused for this long is discarded.
     pub session_expiry: Option<Duration>,
-    /// `options.max_keepalive` (junction extension, seconds, default 65535): larger client
-    /// keepalives are capped... no: refused? Capped, as mosquitto's max_keepalive for 3.1.1.
+    /// `options.max_keepalive` (junction extension, seconds, default 65535): below 65535, a
+    /// CONNECT asking for a larger keepalive, or none (0), is refused with CONNACK 0x02, as
+    /// mosquitto's `max_keepalive` does for MQTT 3.1.1.
     pub max_keepalive: u16,
     /// Connect deadline: CONNECT must arrive within this time (`options.connect_timeout`, ms,
     /// junction extension, default 10 s).
