@@ -1719,6 +1719,7 @@ impl<'e> Checker<'e> {
             },
             max_keepalive,
             connect_timeout,
+            payload_mapping: defaults.payload_mapping.clone(),
         })
     }
 

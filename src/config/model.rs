@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::wire::Serializer;
@@ -156,9 +157,51 @@ pub struct MqttSettings {
     /// CONNECT asking for a larger keepalive, or none (0), is refused with CONNACK 0x02, as
     /// mosquitto's `max_keepalive` does for MQTT 3.1.1.
     pub max_keepalive: u16,
+    /// `options.payload_mapping` (absent: passthrough for every URI).
+    pub payload_mapping: Arc<PayloadMapping>,
     /// Connect deadline: CONNECT must arrive within this time (`options.connect_timeout`, ms,
     /// junction extension, default 10 s).
     pub connect_timeout: Duration,
+}
+
+/// How payloads cross between MQTT and WAMP for URIs under one prefix (`payload_mapping`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PayloadFormat {
+    /// `passthrough`: MQTT bytes ↔ WAMP payload passthru mode (`enc_algo`/`ppt_scheme` "mqtt").
+    Passthrough,
+    /// `native` with `serializer`: MQTT bytes are `{"args": [...], "kwargs": {...}}` in that
+    /// serializer (plus the black/white-listing keys, MQTT → WAMP).
+    Native(Serializer),
+    /// `utf8` (junction extension): MQTT bytes are UTF-8 text ↔ WAMP `args[0]` string.
+    Utf8,
+    /// `dynamic`: WAMP procedures of the realm convert (`decoder(wamp_uri, mqtt_topic,
+    /// payload)` → publish options dict; `encoder(mqtt_topic, wamp_uri, args, kwargs)` → bytes).
+    Dynamic {
+        /// Procedure for WAMP → MQTT.
+        encoder: String,
+        /// Procedure for MQTT → WAMP.
+        decoder: String,
+    },
+}
+
+/// `options.payload_mapping`: WAMP URI prefix → format, looked up by the longest prefix
+/// (character-wise, as Crossbar's `StringTrie`). A URI no key matches does not cross.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PayloadMapping {
+    /// (prefix, format), longest prefix first.
+    pub entries: Vec<(String, PayloadFormat)>,
+}
+
+impl PayloadMapping {
+    /// The mapping used when `payload_mapping` is absent: passthrough for everything.
+    pub fn passthrough() -> Self {
+        Self { entries: vec![(String::new(), PayloadFormat::Passthrough)] }
+    }
+
+    /// The format for `uri`, if any key is a prefix of it.
+    pub fn lookup(&self, uri: &str) -> Option<&PayloadFormat> {
+        self.entries.iter().find(|(p, _)| uri.starts_with(p.as_str())).map(|(_, f)| f)
+    }
 }
 
 impl Default for MqttSettings {
@@ -173,6 +216,7 @@ impl Default for MqttSettings {
             session_expiry: None,
             max_keepalive: 65535,
             connect_timeout: Duration::from_secs(10),
+            payload_mapping: Arc::new(PayloadMapping::passthrough()),
         }
     }
 }
