@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, trace};
 
+mod bridge;
 mod mqtt;
 
 pub use mqtt::{MqttAck, MqttConnect, MqttConnected, MqttCounters, MqttOut};
@@ -172,6 +173,10 @@ pub struct PublishRequest {
     pub eligible: Option<Vec<u64>>,
     /// Disclose the publisher's session ID (and authid/authrole) to subscribers.
     pub disclose: bool,
+    /// `retain`: keep as the topic's retained event (shared with MQTT retained messages).
+    pub retain: bool,
+    /// Payload passthru keys (`ppt_*`, `enc_*`) for the EVENT details; empty otherwise.
+    pub ppt: Dict,
 }
 
 /// A validated, authorized CALL.
@@ -260,6 +265,8 @@ pub enum RealmCmd {
         session: SessionId,
         /// Request ID.
         request: u64,
+        /// `get_retained`: send the retained events that match right after SUBSCRIBED.
+        get_retained: bool,
         /// Topic or pattern.
         topic: String,
         /// Match policy.
@@ -329,6 +336,37 @@ pub enum RealmCmd {
         /// Error payload.
         payload: Payload,
     },
+}
+
+/// Which sessions a publication may reach (`exclude_me`, `exclude`, `eligible`).
+#[derive(Debug, Default)]
+pub(crate) struct Filter<'a> {
+    /// The publisher, when `exclude_me`.
+    pub(crate) exclude_me: Option<SessionId>,
+    /// `exclude` session IDs.
+    pub(crate) exclude: &'a [u64],
+    /// `eligible` session IDs.
+    pub(crate) eligible: Option<&'a [u64]>,
+}
+
+impl Filter<'_> {
+    /// Whether `s` may receive the publication.
+    pub(crate) fn admits(&self, s: SessionId) -> bool {
+        self.exclude_me != Some(s)
+            && !self.exclude.contains(&s.0)
+            && self.eligible.is_none_or(|e| e.contains(&s.0))
+    }
+}
+
+/// A WAMP publication as the bridge and the retained store see it.
+#[derive(Debug, Clone)]
+pub(crate) struct WampPublication {
+    /// Topic URI.
+    pub(crate) topic: String,
+    /// Payload (args/kwargs, or passthru bytes).
+    pub(crate) payload: Arc<Payload>,
+    /// Passthru keys for EVENT details.
+    pub(crate) ppt: Dict,
 }
 
 /// Counters a realm keeps.
@@ -401,6 +439,23 @@ pub struct RealmCore {
     scratch: Vec<u64>,
     /// The MQTT side of the realm.
     mqtt: mqtt::MqttState,
+    /// The realm's URI rule (for MQTT topics crossing to WAMP).
+    uri_check: crate::config::UriCheck,
+    /// MQTT ↔ WAMP crossing counters.
+    bridge_stats: BridgeStats,
+    /// Internal calls to dynamic payload codecs, by invocation ID.
+    codec_calls: HashMap<u64, bridge::CodecCall>,
+}
+
+/// Counters of the MQTT ↔ WAMP bridge (published under `$SYS/broker/bridge/`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BridgeStats {
+    /// MQTT publications delivered to WAMP subscribers.
+    pub to_wamp: u64,
+    /// Crossings dropped: no mapping key, or a payload the mapping cannot convert.
+    pub dropped: u64,
+    /// MQTT publications whose topic is not a WAMP URI (they stay on the MQTT side).
+    pub unmappable: u64,
 }
 
 fn error_msg(request_type: u64, request: u64, error: &str) -> Message {
@@ -422,6 +477,7 @@ fn error_with_text(request_type: u64, request: u64, error: &str, text: &str) -> 
         payload: Payload {
             args: Some(vec![Value::from(text)]),
             kwargs: None,
+            raw: None,
         },
     }
 }
@@ -446,6 +502,9 @@ impl RealmCore {
             overflowed: Vec::new(),
             scratch: Vec::new(),
             mqtt: mqtt::MqttState::new(None),
+            uri_check: crate::config::UriCheck::default(),
+            bridge_stats: BridgeStats::default(),
+            codec_calls: HashMap::new(),
         }
     }
 
@@ -542,9 +601,10 @@ impl RealmCore {
             RealmCmd::Subscribe {
                 session,
                 request,
+                get_retained,
                 topic,
                 policy,
-            } => self.subscribe(session, request, topic, policy),
+            } => self.subscribe(session, request, topic, policy, get_retained),
             RealmCmd::Unsubscribe {
                 session,
                 request,
@@ -573,7 +633,14 @@ impl RealmCore {
                 request,
                 payload,
             } => {
-                if let Some(p) = self.take_pending(session, request) {
+                if self
+                    .codec_calls
+                    .get(&request)
+                    .is_some_and(|c| c.callee == session)
+                {
+                    let call = self.codec_calls.remove(&request).expect("checked");
+                    self.codec_result(call, Ok(payload));
+                } else if let Some(p) = self.take_pending(session, request) {
                     self.send(
                         p.caller,
                         Message::Result {
@@ -591,7 +658,14 @@ impl RealmCore {
                 details,
                 payload,
             } => {
-                if let Some(p) = self.take_pending(session, request) {
+                if self
+                    .codec_calls
+                    .get(&request)
+                    .is_some_and(|c| c.callee == session)
+                {
+                    let call = self.codec_calls.remove(&request).expect("checked");
+                    self.codec_result(call, Err(error));
+                } else if let Some(p) = self.take_pending(session, request) {
                     self.send(
                         p.caller,
                         Message::Error {
@@ -705,7 +779,14 @@ impl RealmCore {
         id
     }
 
-    fn subscribe(&mut self, session: SessionId, request: u64, topic: String, policy: MatchPolicy) {
+    fn subscribe(
+        &mut self,
+        session: SessionId,
+        request: u64,
+        topic: String,
+        policy: MatchPolicy,
+        get_retained: bool,
+    ) {
         let Some(outbox) = self.sessions.get(&session).map(|s| s.outbox.clone()) else {
             return;
         };
@@ -714,7 +795,7 @@ impl RealmCore {
             MatchPolicy::Prefix => Pattern::Prefix(topic.clone()),
             MatchPolicy::Wildcard => Pattern::wamp_wildcard(&topic),
         };
-        let sub_id = self.subscription_for(pattern, policy);
+        let sub_id = self.subscription_for(pattern.clone(), policy);
         let sub = self.subs.get_mut(&sub_id).expect("index and table agree");
         if !sub.subscribers.iter().any(|(s, _)| *s == session) {
             sub.subscribers.push((session, outbox));
@@ -729,6 +810,9 @@ impl RealmCore {
                 subscription: sub_id,
             },
         );
+        if get_retained {
+            self.send_retained_to_wamp(session, sub_id, &pattern, policy);
+        }
     }
 
     fn unsubscribe(&mut self, session: SessionId, request: u64, sub_id: u64) {
@@ -768,51 +852,34 @@ impl RealmCore {
         };
         let publication = random_id();
         self.stats.published += 1;
-        let mut matched = std::mem::take(&mut self.scratch);
-        matched.clear();
-        self.sub_index.matches(&req.topic, |id| matched.push(id));
-        if !matched.is_empty() {
-            let payload = Arc::new(req.payload);
-            for &sub_id in &matched {
-                let Some(sub) = self.subs.get(&sub_id) else {
-                    continue;
-                };
-                let mut details = Dict::new();
-                if sub.policy != MatchPolicy::Exact {
-                    details.insert("topic".into(), Value::from(req.topic.as_str()));
-                }
-                if req.disclose {
-                    details.insert("publisher".into(), Value::from(publisher.0));
-                    details.insert(
-                        "publisher_authid".into(),
-                        Value::from(pubinfo.authid.as_str()),
-                    );
-                    details.insert(
-                        "publisher_authrole".into(),
-                        Value::from(pubinfo.authrole.as_str()),
-                    );
-                }
-                let ev = Arc::new(SharedEvent::new(
-                    sub_id,
-                    publication,
-                    details,
-                    payload.clone(),
-                ));
-                for (sid, outbox) in &sub.subscribers {
-                    if (req.exclude_me && *sid == publisher)
-                        || req.exclude.contains(&sid.0)
-                        || req.eligible.as_ref().is_some_and(|e| !e.contains(&sid.0))
-                    {
-                        continue;
-                    }
-                    match outbox.try_send(Outgoing::Event(ev.clone())) {
-                        Ok(()) => self.stats.events_sent += 1,
-                        Err(_) => self.stats.events_dropped += 1,
-                    }
-                }
-            }
+        let mut details = req.ppt.clone();
+        if req.disclose {
+            details.insert("publisher".into(), Value::from(publisher.0));
+            details.insert(
+                "publisher_authid".into(),
+                Value::from(pubinfo.authid.as_str()),
+            );
+            details.insert(
+                "publisher_authrole".into(),
+                Value::from(pubinfo.authrole.as_str()),
+            );
         }
-        self.scratch = matched;
+        let payload = Arc::new(req.payload);
+        let filter = Filter {
+            exclude_me: req.exclude_me.then_some(publisher),
+            exclude: &req.exclude,
+            eligible: req.eligible.as_deref(),
+        };
+        self.wamp_fan_out(&req.topic, publication, &details, &payload, &filter);
+        let wamp_pub = WampPublication {
+            topic: req.topic.clone(),
+            payload,
+            ppt: req.ppt,
+        };
+        self.bridge_wamp_to_mqtt(&wamp_pub, &filter);
+        if req.retain {
+            self.retain_wamp(wamp_pub);
+        }
         trace!(realm = %self.name, topic = %req.topic, "published");
         if req.acknowledge {
             self.send(
@@ -823,6 +890,49 @@ impl RealmCore {
                 },
             );
         }
+    }
+
+    /// Delivers one publication to every WAMP subscription matching `topic`: one shared EVENT
+    /// per subscription (`details` plus the concrete topic for pattern subscriptions).
+    fn wamp_fan_out(
+        &mut self,
+        topic: &str,
+        publication: u64,
+        details: &Dict,
+        payload: &Arc<Payload>,
+        filter: &Filter<'_>,
+    ) {
+        let mut matched = std::mem::take(&mut self.scratch);
+        matched.clear();
+        self.sub_index.matches(topic, |id| matched.push(id));
+        for &sub_id in &matched {
+            let Some(sub) = self.subs.get(&sub_id) else {
+                continue;
+            };
+            if sub.subscribers.is_empty() {
+                continue;
+            }
+            let mut details = details.clone();
+            if sub.policy != MatchPolicy::Exact {
+                details.insert("topic".into(), Value::from(topic));
+            }
+            let ev = Arc::new(SharedEvent::new(
+                sub_id,
+                publication,
+                details,
+                payload.clone(),
+            ));
+            for (sid, outbox) in &sub.subscribers {
+                if !filter.admits(*sid) {
+                    continue;
+                }
+                match outbox.try_send(Outgoing::Event(ev.clone())) {
+                    Ok(()) => self.stats.events_sent += 1,
+                    Err(_) => self.stats.events_dropped += 1,
+                }
+            }
+        }
+        self.scratch = matched;
     }
 
     // ---- dealer ----
@@ -1004,22 +1114,11 @@ impl RealmCore {
             return;
         };
         let invocation = self.router_id();
+        let (callee, outbox) = self.pick_callee(reg_id);
         let reg = self
             .regs
-            .get_mut(&reg_id)
+            .get(&reg_id)
             .expect("lookup returns live registrations");
-        let n = reg.callees.len();
-        let pick = match reg.invoke {
-            InvokePolicy::Single | InvokePolicy::First => 0,
-            InvokePolicy::Last => n - 1,
-            InvokePolicy::Random => rand::thread_rng().gen_range(0..n),
-            InvokePolicy::RoundRobin => {
-                let i = reg.next % n;
-                reg.next = (i + 1) % n;
-                i
-            }
-        };
-        let (callee, outbox) = reg.callees[pick].clone();
         let mut details = Dict::new();
         if reg.policy != MatchPolicy::Exact {
             details.insert("procedure".into(), Value::from(req.procedure.as_str()));
@@ -1063,6 +1162,56 @@ impl RealmCore {
         );
         self.pending_by_caller
             .insert((caller, req.request), invocation);
+    }
+
+    /// The callee that serves the next call of a registration, per its invocation policy.
+    fn pick_callee(&mut self, reg_id: u64) -> (SessionId, Outbox) {
+        let reg = self
+            .regs
+            .get_mut(&reg_id)
+            .expect("lookup returns live registrations");
+        let n = reg.callees.len();
+        let pick = match reg.invoke {
+            InvokePolicy::Single | InvokePolicy::First => 0,
+            InvokePolicy::Last => n - 1,
+            InvokePolicy::Random => rand::thread_rng().gen_range(0..n),
+            InvokePolicy::RoundRobin => {
+                let i = reg.next % n;
+                reg.next = (i + 1) % n;
+                i
+            }
+        };
+        reg.callees[pick].clone()
+    }
+
+    /// Calls a procedure for the router itself (dynamic payload codecs): an INVOCATION whose
+    /// answer comes back to `codec_result`. `None` when nobody serves the procedure or the
+    /// callee's outbox is full.
+    pub(super) fn invoke_internal(
+        &mut self,
+        procedure: &str,
+        args: Vec<Value>,
+    ) -> Option<(u64, SessionId)> {
+        let reg_id = self.lookup_registration(procedure)?;
+        let invocation = self.router_id();
+        let (callee, outbox) = self.pick_callee(reg_id);
+        let reg = self.regs.get(&reg_id).expect("live");
+        let mut details = Dict::new();
+        if reg.policy != MatchPolicy::Exact {
+            details.insert("procedure".into(), Value::from(procedure));
+        }
+        let msg = Message::Invocation {
+            request: invocation,
+            registration: reg_id,
+            details,
+            payload: Payload {
+                args: Some(args),
+                kwargs: None,
+                raw: None,
+            },
+        };
+        outbox.try_send(Outgoing::Msg(msg)).ok()?;
+        Some((invocation, callee))
     }
 
     fn cancel(&mut self, caller: SessionId, request: u64, mode: &str) {
@@ -1123,6 +1272,7 @@ impl RealmHandle {
     ) -> Result<Self, crate::mqtt::store::StoreError> {
         let (tx, rx) = mpsc::channel(queue);
         let mut core = RealmCore::new(config.name.clone());
+        core.uri_check = config.uri_check;
         if let (true, Some(path)) = (config.mqtt.persistence, &config.store_path) {
             core.mqtt = mqtt::MqttState::new(Some(crate::mqtt::store::Store::open(path)?));
             let defaults = crate::config::MqttSettings {
@@ -1172,6 +1322,7 @@ pub async fn run_realm(
                 if sys {
                     next_sys = sys_interval.map(|d| now + d);
                 }
+                core.codec_timeouts();
                 core.mqtt_tick(sys);
             }
         }
@@ -1226,12 +1377,15 @@ mod tests {
             payload: Payload {
                 args: Some(args),
                 kwargs: None,
+                raw: None,
             },
             acknowledge: true,
             exclude_me: true,
             exclude: vec![],
             eligible: None,
             disclose: false,
+            retain: false,
+            ppt: Dict::new(),
         }
     }
 
@@ -1241,18 +1395,21 @@ mod tests {
         let mut a = join(&mut core, 16);
         let mut b = join(&mut core, 16);
         core.handle(RealmCmd::Subscribe {
+            get_retained: false,
             session: b.id,
             request: 1,
             topic: "com.x".into(),
             policy: MatchPolicy::Exact,
         });
         core.handle(RealmCmd::Subscribe {
+            get_retained: false,
             session: b.id,
             request: 2,
             topic: "com.".into(),
             policy: MatchPolicy::Prefix,
         });
         core.handle(RealmCmd::Subscribe {
+            get_retained: false,
             session: a.id,
             request: 3,
             topic: "com.x".into(),
@@ -1323,6 +1480,7 @@ mod tests {
         let mut a = join(&mut core, 64);
         let mut b = join(&mut core, 2);
         core.handle(RealmCmd::Subscribe {
+            get_retained: false,
             session: b.id,
             request: 1,
             topic: "t".into(),
@@ -1380,6 +1538,7 @@ mod tests {
             payload: Payload {
                 args: Some(vec![Value::Int(3)]),
                 kwargs: None,
+                raw: None,
             },
         });
         assert!(matches!(

@@ -38,13 +38,17 @@ pub mod code {
     pub const YIELD: u64 = 70;
 }
 
-/// Application payload: positional and keyword arguments.
+/// Application payload: positional and keyword arguments, or (payload passthru mode) one
+/// opaque binary in their place.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Payload {
     /// `Arguments|list`.
     pub args: Option<Vec<Value>>,
     /// `ArgumentsKw|dict`.
     pub kwargs: Option<Dict>,
+    /// `Payload|binary` of payload passthru mode (`ppt_scheme`, or Crossbar's `enc_algo`);
+    /// `args` and `kwargs` are `None` then.
+    pub raw: Option<bytes::Bytes>,
 }
 
 impl Payload {
@@ -55,6 +59,10 @@ impl Payload {
 
     /// Appends args/kwargs to a message list, omitting what is empty as the spec allows.
     fn push_to(&self, list: &mut Vec<Value>) {
+        if let Some(raw) = &self.raw {
+            list.push(Value::Bytes(raw.clone()));
+            return;
+        }
         match (&self.args, &self.kwargs) {
             (_, Some(kw)) => {
                 list.push(Value::List(self.args.clone().unwrap_or_default()));
@@ -261,6 +269,17 @@ impl Fields {
         let args = match self.next() {
             None => return Ok(Payload::empty()),
             Some(Value::List(l)) => Some(l),
+            // Payload passthru mode: one binary instead of args/kwargs.
+            Some(Value::Bytes(b)) => {
+                if self.next().is_some() {
+                    return Err(self.bad("nothing after a passthru payload"));
+                }
+                return Ok(Payload {
+                    args: None,
+                    kwargs: None,
+                    raw: Some(b),
+                });
+            }
             Some(_) => return Err(self.bad("a list")),
         };
         let kwargs = match self.next() {
@@ -268,7 +287,11 @@ impl Fields {
             Some(Value::Dict(d)) => Some(d),
             Some(_) => return Err(self.bad("a dict")),
         };
-        Ok(Payload { args, kwargs })
+        Ok(Payload {
+            args,
+            kwargs,
+            raw: None,
+        })
     }
 }
 
@@ -586,6 +609,7 @@ mod tests {
         let p = Payload {
             args: Some(vec![Value::Int(1)]),
             kwargs: Some(dict([("a", Value::Null)])),
+            raw: None,
         };
         let msgs = vec![
             Message::Hello {
@@ -657,6 +681,7 @@ mod tests {
                 payload: Payload {
                     args: Some(vec![]),
                     kwargs: None,
+                    raw: None,
                 },
             },
             Message::Register {
@@ -702,6 +727,7 @@ mod tests {
             payload: Payload {
                 args: None,
                 kwargs: Some(dict([("x", Value::Int(1))])),
+                raw: None,
             },
         };
         let Value::List(l) = m.to_value() else {

@@ -98,6 +98,7 @@ fn error(out: &mut Vec<Message>, request_type: u64, request: u64, err: &str, mes
         payload: Payload {
             args: Some(vec![Value::from(message)]),
             kwargs: None,
+            raw: None,
         },
     });
 }
@@ -143,6 +144,32 @@ fn opt_match(opts: &Dict) -> Result<MatchPolicy, String> {
             other => Err(format!("unknown match policy {other:?}")),
         },
         Some(_) => Err("option match must be a string".to_owned()),
+    }
+}
+
+/// The payload passthru keys of a PUBLISH's options (`ppt_*`, Crossbar's `enc_*`), copied to
+/// the EVENT details; an error when the payload and the options disagree.
+fn passthru_details(opts: &Dict, payload: &Payload) -> Result<Dict, String> {
+    const KEYS: [&str; 7] = [
+        "ppt_scheme",
+        "ppt_serializer",
+        "ppt_cipher",
+        "ppt_keyid",
+        "enc_algo",
+        "enc_key",
+        "enc_serializer",
+    ];
+    let d: Dict = KEYS
+        .iter()
+        .filter_map(|k| opts.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+        .collect();
+    let declared = d.contains_key("ppt_scheme") || d.contains_key("enc_algo");
+    match (declared, payload.raw.is_some()) {
+        (true, false) => {
+            Err("ppt_scheme/enc_algo given but the payload is not a single binary".into())
+        }
+        (false, true) => Err("a binary payload needs ppt_scheme (payload passthru mode)".into()),
+        _ => Ok(d),
     }
 }
 
@@ -317,6 +344,9 @@ impl WampSession {
                             "publisher_identification",
                             "subscriber_blackwhite_listing",
                             "pattern_based_subscription",
+                            "event_retention",
+                            "payload_passthru_mode",
+                            "payload_transparency",
                         ]),
                     ),
                     (
@@ -401,7 +431,6 @@ impl WampSession {
                     if let Some(e) = unsupported(
                         &options,
                         &[
-                            "retain",
                             "exclude_authid",
                             "exclude_authrole",
                             "eligible_authid",
@@ -413,13 +442,15 @@ impl WampSession {
                     Ok(PublishRequest {
                         request,
                         topic,
-                        payload,
                         acknowledge,
                         exclude_me: opt_bool(&options, "exclude_me")?.unwrap_or(true),
                         exclude: opt_ids(&options, "exclude")?.unwrap_or_default(),
                         eligible: opt_ids(&options, "eligible")?,
                         disclose: g.disclose.publisher
                             || opt_bool(&options, "disclose_me")?.unwrap_or(false),
+                        retain: opt_bool(&options, "retain")?.unwrap_or(false),
+                        ppt: passthru_details(&options, &payload)?,
+                        payload,
                     })
                 })();
                 match parsed {
@@ -446,10 +477,13 @@ impl WampSession {
                         return Flow::Continue;
                     }
                 };
-                if let Some(e) = unsupported(&options, &["get_retained"]) {
-                    error(out, t, request, reason::OPTION_NOT_ALLOWED, &e);
-                    return Flow::Continue;
-                }
+                let get_retained = match opt_bool(&options, "get_retained") {
+                    Ok(g) => g.unwrap_or(false),
+                    Err(e) => {
+                        error(out, t, request, reason::INVALID_ARGUMENT, &e);
+                        return Flow::Continue;
+                    }
+                };
                 if !uri::is_valid(&topic, policy, check) {
                     error(
                         out,
@@ -474,6 +508,7 @@ impl WampSession {
                 RealmCmd::Subscribe {
                     session: id,
                     request,
+                    get_retained,
                     topic,
                     policy,
                 }

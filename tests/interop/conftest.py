@@ -94,15 +94,16 @@ _LIVE_ROUTERS = []
 
 
 class Router:
-    def __init__(self, config, name="router"):
+    def __init__(self, config, name="router", cbdir=None):
+        """`cbdir`: reuse an existing node directory (a restart; the log is appended to)."""
         require_binary()
         self.port = config["workers"][0]["transports"][0]["endpoint"]["port"]
         self.url = f"ws://127.0.0.1:{self.port}/ws"
         self.config = config
-        self.dir = Path(tempfile.mkdtemp(prefix=f"junction-{name}-"))
+        self.dir = Path(cbdir) if cbdir else Path(tempfile.mkdtemp(prefix=f"junction-{name}-"))
         (self.dir / "config.json").write_text(json.dumps(config, indent=2))
         self.log_path = self.dir / "node.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "ab" if cbdir else "wb")
         self.proc = subprocess.Popen(
             [str(JUNCTION), "start", "--cbdir", str(self.dir), "--loglevel", "debug"],
             stdout=self._log,

@@ -17,7 +17,9 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, trace};
 
+use super::bridge::Retained;
 use super::{random_id, Outbox, Outgoing, RealmCore, SessionId};
+use crate::config::PayloadMapping;
 use crate::config::{MatchPolicy, MqttSettings};
 use crate::mqtt::store::{QueuedMessage, Store, StoreOp, StoredMessage, StoredSession};
 use crate::mqtt::{filter_matches, QoS, SubAckCode, Will};
@@ -110,11 +112,12 @@ pub struct MqttCounters {
     pub bytes_sent: AtomicU64,
 }
 
+/// One MQTT message (shared by every receiver).
 #[derive(Debug)]
-struct Msg {
-    topic: Arc<str>,
-    payload: Bytes,
-    qos: QoS,
+pub(super) struct Msg {
+    pub(super) topic: Arc<str>,
+    pub(super) payload: Bytes,
+    pub(super) qos: QoS,
 }
 
 #[derive(Debug)]
@@ -240,7 +243,7 @@ pub(super) struct MqttState {
     by_id: HashMap<String, u64>,
     by_session: HashMap<SessionId, u64>,
     next_key: u64,
-    retained: BTreeMap<String, (Arc<Msg>, bool /* persisted */)>,
+    retained: BTreeMap<String, Retained>,
     store: Option<Store>,
     ops: Vec<StoreOp>,
     /// Packets held until the batch's store write is durable.
@@ -296,7 +299,13 @@ impl RealmCore {
                 payload: m.payload,
                 qos: qos_of(m.qos),
             });
-            self.mqtt.retained.insert(m.topic, (msg, true));
+            let mapping = default_settings.payload_mapping.clone();
+            let r = Retained::Mqtt {
+                msg,
+                mapping,
+                persisted: true,
+            };
+            self.mqtt.retained.insert(m.topic, r);
         }
         for (s, queued) in loaded.sessions {
             let key = self.mqtt.next_key;
@@ -559,7 +568,7 @@ impl RealmCore {
     /// highest granted QoS, and updates the retained store.
     fn mqtt_route(
         &mut self,
-        _from: Option<u64>,
+        from: Option<u64>,
         topic: &str,
         payload: Bytes,
         qos: QoS,
@@ -570,46 +579,106 @@ impl RealmCore {
             payload,
             qos,
         });
+        let (mapping, session) = match from.and_then(|k| self.mqtt_client_mapping(k)) {
+            Some((m, s)) => (Some(m), s),
+            None => (None, None),
+        };
         if retain {
-            let persist = !topic.starts_with('$') && self.mqtt.store.is_some();
-            if msg.payload.is_empty() {
-                if self.mqtt.retained.remove(topic).is_some_and(|(_, p)| p) {
-                    self.mqtt
-                        .ops
-                        .push(StoreOp::DeleteRetained(topic.to_owned()));
+            let value = (!msg.payload.is_empty()).then(|| Retained::Mqtt {
+                msg: msg.clone(),
+                mapping: mapping
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(PayloadMapping::passthrough())),
+                persisted: false,
+            });
+            self.mqtt_set_retained(topic.to_owned(), value);
+        }
+        let levels: Vec<&str> = topic.split('/').collect();
+        for (key, granted) in self.mqtt_targets(&levels) {
+            self.mqtt_deliver(key, &msg, qos.min(granted), false);
+        }
+        if let Some(mapping) = mapping {
+            self.bridge_mqtt_to_wamp(&mapping, topic, &msg.payload, session);
+        }
+        trace!(realm = %self.name, %topic, "mqtt published");
+    }
+
+    /// Sets (or with `None` deletes) the retained message of an MQTT topic, for both protocols.
+    pub(super) fn mqtt_set_retained(&mut self, topic: String, value: Option<Retained>) {
+        let persist_ok = !topic.starts_with('$') && self.mqtt.store.is_some();
+        match value {
+            None => {
+                if let Some(Retained::Mqtt {
+                    persisted: true, ..
+                }) = self.mqtt.retained.remove(&topic)
+                {
+                    self.mqtt.ops.push(StoreOp::DeleteRetained(topic));
                 }
-            } else {
-                self.mqtt
-                    .retained
-                    .insert(topic.to_owned(), (msg.clone(), persist));
-                if persist {
+            }
+            Some(Retained::Mqtt { msg, mapping, .. }) => {
+                if persist_ok {
                     self.mqtt.ops.push(StoreOp::PutRetained(StoredMessage {
-                        topic: topic.to_owned(),
+                        topic: topic.clone(),
                         payload: msg.payload.clone(),
-                        qos: qos as u8,
+                        qos: msg.qos as u8,
                         retain: true,
                     }));
                 }
+                self.mqtt.retained.insert(
+                    topic,
+                    Retained::Mqtt {
+                        msg,
+                        mapping,
+                        persisted: persist_ok,
+                    },
+                );
+            }
+            Some(w @ Retained::Wamp(_)) => {
+                if let Some(Retained::Mqtt {
+                    persisted: true, ..
+                }) = self.mqtt.retained.insert(topic.clone(), w)
+                {
+                    self.mqtt.ops.push(StoreOp::DeleteRetained(topic));
+                }
             }
         }
+    }
+
+    /// All retained messages by MQTT topic.
+    pub(super) fn mqtt_retained(&self) -> impl Iterator<Item = (&String, &Retained)> {
+        self.mqtt.retained.iter()
+    }
+
+    /// MQTT clients whose filters match a topic (given as levels): once per client, at the
+    /// highest granted QoS of its matching subscriptions.
+    pub(super) fn mqtt_targets(&self, levels: &[&str]) -> Vec<(u64, QoS)> {
         let mut targets: Vec<(u64, QoS)> = Vec::new();
-        let levels: Vec<&str> = topic.split('/').collect();
         let subs = &self.subs;
-        self.sub_index.matches_levels(&levels, |id| {
+        self.sub_index.matches_levels(levels, |id| {
             if let Some(sub) = subs.get(&id) {
                 targets.extend(sub.mqtt.iter().copied());
             }
         });
-        if targets.is_empty() {
-            return;
-        }
-        // Overlapping subscriptions: one delivery per client, at the highest granted QoS.
         targets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         targets.dedup_by_key(|t| t.0);
-        for (key, granted) in targets {
-            self.mqtt_deliver(key, &msg, qos.min(granted), false);
-        }
-        trace!(realm = %self.name, %topic, "mqtt published");
+        targets
+    }
+
+    /// A client's payload mapping and, when connected, its session.
+    pub(super) fn mqtt_client_mapping(
+        &self,
+        key: u64,
+    ) -> Option<(Arc<PayloadMapping>, Option<SessionId>)> {
+        let c = self.mqtt.clients.get(&key)?;
+        Some((
+            c.settings.payload_mapping.clone(),
+            c.conn.as_ref().map(|(s, _)| *s),
+        ))
+    }
+
+    /// Delivers a message to one client (for the bridge).
+    pub(super) fn mqtt_deliver_pub(&mut self, key: u64, msg: &Arc<Msg>, qos: QoS, retain: bool) {
+        self.mqtt_deliver(key, msg, qos, retain);
     }
 
     fn mqtt_deliver(&mut self, key: u64, msg: &Arc<Msg>, qos: QoS, retain: bool) {
@@ -783,13 +852,16 @@ impl RealmCore {
         }
         self.mqtt_persist_session(key);
         self.mqtt_push(key, MqttOut::SubAck { pkid, codes });
+        let Some((mapping, _)) = self.mqtt_client_mapping(key) else {
+            return;
+        };
         for (f, q) in filters {
             let matching: Vec<Arc<Msg>> = self
                 .mqtt
                 .retained
                 .iter()
                 .filter(|(t, _)| filter_matches(&f, t))
-                .map(|(_, (m, _))| m.clone())
+                .filter_map(|(t, r)| Self::retained_for_mqtt(r, &mapping, t))
                 .collect();
             for m in matching {
                 let qos = m.qos.min(q);
@@ -956,6 +1028,18 @@ impl RealmCore {
                 m.dropped.to_string(),
             ),
             ("$SYS/broker/store/failures", m.store_failures.to_string()),
+            (
+                "$SYS/broker/bridge/to_wamp",
+                self.bridge_stats.to_wamp.to_string(),
+            ),
+            (
+                "$SYS/broker/bridge/dropped",
+                self.bridge_stats.dropped.to_string(),
+            ),
+            (
+                "$SYS/broker/bridge/unmappable",
+                self.bridge_stats.unmappable.to_string(),
+            ),
         ];
         for (topic, value) in values {
             self.mqtt_route(None, topic, Bytes::from(value), QoS::AtMostOnce, true);
@@ -1076,7 +1160,10 @@ mod tests {
         // A duplicate QoS 2 publish before PUBREL is not routed again.
         publish(&mut core, &publ, "a/b", QoS::ExactlyOnce, false, 7);
         assert!(publishes(&sub.drain()).is_empty());
-        assert!(matches!(publ.drain()[..], [MqttOut::PubRec(7)]), "answered again");
+        assert!(
+            matches!(publ.drain()[..], [MqttOut::PubRec(7)]),
+            "answered again"
+        );
         core.handle(RealmCmd::MqttAck {
             session: publ.session,
             kind: MqttAck::PubRel,
