@@ -12,7 +12,6 @@ Every wait is bounded (WAIT seconds unless told); a test never hangs on the brok
 """
 
 import itertools
-import os
 import queue
 import socket
 import struct
@@ -385,8 +384,12 @@ class Raw:
             self.buf += chunk
 
     def disconnect(self):
+        """DISCONNECT, then wait (3 s at most) for the broker to close: once it has, it has
+        processed everything sent before (a reconnect with the same client id would otherwise
+        race with the old connection's unread PUBACKs)."""
         try:
             self.send(DISCONNECT_BYTES)
+            self.wait_closed(3.0)
         except OSError:
             pass
         self.close()
@@ -589,7 +592,3 @@ def clients():
     cs = Clients()
     yield cs
     cs.close()
-
-
-def env_flag(name):
-    return os.environ.get(name, "") not in ("", "0")

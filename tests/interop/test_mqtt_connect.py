@@ -4,7 +4,6 @@ MQTT 3.1.1 sections cited as [MQTT-x.y.z-n]. One node per module (universal port
 raw TCP and WebSocket /mqtt, plus a standalone `mqtt` transport).
 """
 
-import struct
 import time
 
 import paho.mqtt.client as mqtt
@@ -12,9 +11,9 @@ import pytest
 from websockets.exceptions import InvalidHandshake
 from websockets.sync.client import connect as ws_connect
 
-from test_mqtt_common import (CONNACK, HOST, PUBLISH, TRANSPORTS, WAIT, Closed, Paho, Raw,  # noqa: F401
-                              broker_fixture, clients, connect_bytes, paho_for, parse_publish,
-                              publish_bytes, subscribe_bytes, uid)
+from test_mqtt_common import (CONNACK, HOST, TRANSPORTS, WAIT, Closed, Paho, Raw, broker_fixture,
+                              clients, connect_bytes, paho_for, publish_bytes,  # noqa: F401 (fixture)
+                              subscribe_bytes, uid)
 
 broker = broker_fixture(name="mqtt-connect")
 

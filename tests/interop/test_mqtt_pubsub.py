@@ -184,7 +184,8 @@ def test_overlapping_subscriptions_deliver_once_at_max_qos(broker, clients, qos_
     pub.publish(f"{p}/a/b/c", b"deep", qos=2)  # only a/# matches
     pub.publish(mark, b"", qos=2)
     before = sub.until(mark)
-    assert [(m.payload, m.qos) for m in before] == [(b"q2", 2), (b"q1", 1), (b"deep", qos_hash)]
+    # (paho hands a QoS 2 message over on PUBREL: compare without order)
+    assert sorted((m.payload, m.qos) for m in before) == sorted([(b"q2", 2), (b"q1", 1), (b"deep", qos_hash)])
 
 
 def test_wildcards(broker, clients):

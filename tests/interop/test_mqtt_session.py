@@ -10,9 +10,9 @@ import time
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from test_mqtt_common import (HOST, PUBLISH, PUBREL, TRANSPORTS, WAIT, Closed, Paho, Raw,  # noqa: F401
-                              ack_bytes, broker_fixture, clients, connect_bytes, paho, paho_for,
-                              parse_publish, publish_bytes, uid, PUBCOMP)
+from test_mqtt_common import (HOST, PUBCOMP, PUBREL, TRANSPORTS, WAIT, Paho, Raw, ack_bytes,
+                              broker_fixture, clients, connect_bytes, paho,  # noqa: F401 (fixture)
+                              paho_for, uid)
 
 broker = broker_fixture(name="mqtt-session")
 
