@@ -60,8 +60,9 @@ fn report(errors: &[config::ConfigError]) {
     eprintln!("configuration invalid: {} problem(s)", errors.len());
 }
 
-fn load(cbdir: &Path) -> Result<Option<NodeConfig>, ExitCode> {
-    config::load_dir(cbdir).map_err(|errs| {
+/// The node directory's config (`None`: no `config.json`) with its warnings.
+fn load(cbdir: &Path) -> Result<(Option<NodeConfig>, Vec<config::ConfigError>), ExitCode> {
+    config::load_dir_with_warnings(cbdir).map_err(|errs| {
         report(&errs);
         ExitCode::from(EXIT_CONFIG)
     })
@@ -76,11 +77,14 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { cbdir } => match load(&cbdir) {
-            Ok(Some(_)) => {
+            Ok((Some(_), warnings)) => {
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!("Ok, node configuration looks good!");
                 ExitCode::SUCCESS
             }
-            Ok(None) => {
+            Ok((None, _)) => {
                 eprintln!("no config.json in {}", cbdir.display());
                 ExitCode::from(EXIT_CONFIG)
             }
@@ -104,11 +108,14 @@ pub fn main() -> ExitCode {
         Command::Start { cbdir, loglevel } => {
             init_tracing(&loglevel);
             let cfg = match load(&cbdir) {
-                Ok(Some(c)) => {
+                Ok((Some(c), warnings)) => {
                     info!(config = %cbdir.join("config.json").display(), "configuration loaded");
+                    for w in &warnings {
+                        warn!(path = %w.path, "{}", w.message);
+                    }
                     c
                 }
-                Ok(None) => {
+                Ok((None, _)) => {
                     info!(cbdir = %cbdir.display(), "no config.json found; using the built-in default (realm1, anonymous, ws://0.0.0.0:8080/ws)");
                     match config::parse_json(&config::default_config_json()) {
                         Ok(c) => c,

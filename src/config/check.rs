@@ -9,8 +9,10 @@
 //! Each walker returns `Some` only when its subtree added no error; cross-checks that depend on
 //! a subtree (the anonymous role must exist in a realm; the realm and role of MQTT settings
 //! must exist in the worker) are skipped when that subtree already failed, so one mistake is
-//! not reported twice. Node-wide uniqueness (realm names, realm store files, worker ids, TCP
-//! and Unix listeners) is tracked in `Checker` and reported on the later occurrence.
+//! not reported twice. Warnings (valid but probably unintended: an MQTT `payload_mapping`
+//! without a `""` catch-all) are collected apart and returned with a valid config only.
+//! Node-wide uniqueness (realm names, realm store files, worker ids, TCP and Unix listeners) is
+//! tracked in `Checker` and reported on the later occurrence.
 //!
 //! Relative file system paths (static `directory`, Unix socket `path`, TLS files) are resolved
 //! against the checker's base directory (the node directory, or the current directory for
@@ -21,6 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Component, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -30,19 +33,19 @@ use serde_path_to_error::Segment;
 use super::raw::{
     RawAllow, RawAnonymousStatic, RawController, RawControllerOptions, RawDisclose, RawJson,
     RawJsonOptions, RawMatch, RawMqtt, RawMqttOptions, RawMqttWebSocket, RawNode, RawNodeInfo,
-    RawPermission, RawRawSocket, RawRawSocketOptions, RawRealm, RawRealmMqtt, RawRealmOptions,
-    RawRedirect, RawRole, RawRouter, RawStatic, RawStaticOptions, RawTcpEndpoint, RawTls,
-    RawUniversal, RawUniversalMqtt, RawUniversalRawSocket, RawUniversalWeb, RawUnixEndpoint,
-    RawUriCheck, RawWeb, RawWebOptions, RawWebSocket, RawWebSocketOptions, RawWebSocketService,
-    RawWorkerOptions,
+    RawPayloadDynamic, RawPayloadNative, RawPayloadPlain, RawPermission, RawRawSocket,
+    RawRawSocketOptions, RawRealm, RawRealmMqtt, RawRealmOptions, RawRedirect, RawRole, RawRouter,
+    RawStatic, RawStaticOptions, RawTcpEndpoint, RawTls, RawUniversal, RawUniversalMqtt,
+    RawUniversalRawSocket, RawUniversalWeb, RawUnixEndpoint, RawUriCheck, RawWeb, RawWebOptions,
+    RawWebSocket, RawWebSocketOptions, RawWebSocketService, RawWorkerOptions,
 };
 use super::syntax;
 use super::{
     Allow, ConfigError, Disclose, Endpoint, IpVersion, MatchPolicy, MqttSettings, MqttTransport,
-    NodeConfig, Permission, RawSocketSettings, RawSocketTransport, RealmConfig, RealmMqtt,
-    RoleConfig, RouterWorker, StaticService, TcpEndpoint, TlsConfig, TlsVersion, TransportConfig,
-    UniversalTransport, UnixEndpoint, UriCheck, WebPaths, WebService, WebSocketOptions,
-    WebSocketSettings, WebSocketTransport, WebTransport,
+    NodeConfig, PayloadFormat, PayloadMapping, Permission, RawSocketSettings, RawSocketTransport,
+    RealmConfig, RealmMqtt, RoleConfig, RouterWorker, StaticService, TcpEndpoint, TlsConfig,
+    TlsVersion, TransportConfig, UniversalTransport, UnixEndpoint, UriCheck, WebPaths, WebService,
+    WebSocketOptions, WebSocketSettings, WebSocketTransport, WebTransport,
 };
 use crate::wire::Serializer;
 
@@ -76,9 +79,13 @@ pub(super) const MAX_MQTT_PACKET_SIZE: u64 = 268_435_455;
 pub(super) const MAX_MQTT_INFLIGHT: u64 = 65_535;
 /// Largest MQTT `max_keepalive` (the CONNECT keepalive field is 16 bits).
 pub(super) const MAX_MQTT_KEEPALIVE: u64 = 65_535;
-/// `options.payload_mapping` of an MQTT transport.
-const MQTT_PAYLOAD_MAPPING_UNSUPPORTED: &str =
-    "not supported yet (MQTT↔WAMP payload mapping comes with the MQTT↔WAMP bridge)";
+/// `payload_mapping` types: Crossbar's three, then junction's `utf8`.
+const PAYLOAD_FORMATS: &[&str] = &["passthrough", "native", "dynamic", "utf8"];
+/// Serializers of a `native` payload mapping (Crossbar's list).
+const PAYLOAD_SERIALIZERS: &[&str] = &["json", "cbor", "msgpack", "ubjson"];
+/// The warning for a `payload_mapping` without a `""` key.
+const NO_CATCH_ALL: &str =
+    "no \"\" catch-all: URIs that match no key do not cross between MQTT and WAMP";
 /// `options.auth` of an MQTT transport.
 const MQTT_AUTH_UNSUPPORTED: &str = "not supported yet (authentication for MQTT comes later)";
 /// Crossbar listening endpoint types junction does not implement yet.
@@ -143,6 +150,14 @@ impl Path {
     /// The path of element `index` of this list.
     pub(super) fn index(&self, index: usize) -> Self {
         Self(format!("{}[{index}]", self.0))
+    }
+
+    /// The path of the entry `key` of a map whose keys may contain dots or be empty (a WAMP
+    /// URI prefix of `payload_mapping`): the key as a JSON string in brackets,
+    /// `payload_mapping["com.example."]`.
+    pub(super) fn entry(&self, key: &str) -> Self {
+        let quoted = serde_json::to_string(key).expect("a string always serializes");
+        Self(format!("{}[{quoted}]", self.0))
     }
 
     /// This path followed by a path relative to it, as reported by `serde_path_to_error`.
@@ -212,6 +227,8 @@ pub(super) struct Checker<'e> {
     /// Relative paths in the config are relative to this directory (absolute).
     base: &'e std::path::Path,
     errors: Vec<ConfigError>,
+    /// Problems that do not make the config invalid (a `payload_mapping` without catch-all).
+    warnings: Vec<ConfigError>,
     /// Realm names of the whole node → where first defined.
     realm_names: HashMap<String, Path>,
     /// Worker ids → where first used.
@@ -227,20 +244,21 @@ pub(super) struct Checker<'e> {
 }
 
 impl<'e> Checker<'e> {
-    /// Validates a whole config tree.
+    /// Validates a whole config tree; returns it with its warnings, in tree order.
     ///
     /// # Errors
     ///
-    /// Every problem found, in tree order.
+    /// Every problem found, in tree order (warnings are dropped then).
     pub(super) fn check(
         root: &Value,
         env: Env<'e>,
         base: &'e std::path::Path,
-    ) -> Result<NodeConfig, Vec<ConfigError>> {
+    ) -> Result<(NodeConfig, Vec<ConfigError>), Vec<ConfigError>> {
         let mut checker = Self {
             env,
             base,
             errors: Vec::new(),
+            warnings: Vec::new(),
             realm_names: HashMap::new(),
             worker_ids: HashMap::new(),
             listeners: Vec::new(),
@@ -249,7 +267,7 @@ impl<'e> Checker<'e> {
             mqtt_refs: Vec::new(),
         };
         match checker.node(root) {
-            Some(node) if checker.errors.is_empty() => Ok(node),
+            Some(node) if checker.errors.is_empty() => Ok((node, checker.warnings)),
             _ => Err(checker.errors),
         }
     }
@@ -261,6 +279,13 @@ impl<'e> Checker<'e> {
 
     fn error(&mut self, path: &Path, message: impl Into<String>) {
         self.errors.push(ConfigError {
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn warning(&mut self, path: &Path, message: impl Into<String>) {
+        self.warnings.push(ConfigError {
             path: path.to_string(),
             message: message.into(),
         });
@@ -1643,14 +1668,19 @@ impl<'e> Checker<'e> {
 
     /// MQTT `options`; records the realm and role for the worker's cross-check.
     fn mqtt_options(&mut self, value: &Value, path: &Path) -> Option<MqttSettings> {
-        let raw = self.object_de::<RawMqttOptions>(value, path)?;
+        let map = self.object(value, path)?;
         let start = self.errors.len();
-        if raw.payload_mapping.is_some() {
-            self.error(
-                &path.key("payload_mapping"),
-                MQTT_PAYLOAD_MAPPING_UNSUPPORTED,
-            );
-        }
+        let raw = self.de::<RawMqttOptions>(value, path);
+        // The mapping is walked even when a sibling option has a typo.
+        let payload_mapping = match get(map, "payload_mapping") {
+            Some(mapping) => {
+                let realm = get(map, "realm").and_then(Value::as_str);
+                self.payload_mapping(mapping, realm, &path.key("payload_mapping"))
+                    .map(Arc::new)
+            }
+            None => Some(MqttSettings::default().payload_mapping),
+        };
+        let raw = raw?;
         if raw.auth.is_some() {
             self.error(&path.key("auth"), MQTT_AUTH_UNSUPPORTED);
         }
@@ -1719,8 +1749,116 @@ impl<'e> Checker<'e> {
             },
             max_keepalive,
             connect_timeout,
-            payload_mapping: defaults.payload_mapping.clone(),
+            payload_mapping: payload_mapping?,
         })
+    }
+
+    /// MQTT `options.payload_mapping`: WAMP URI prefix (any string, `""` too) → payload format,
+    /// as Crossbar's `check_listening_transport_mqtt` checks it, plus junction's `utf8` type,
+    /// unknown keys refused, procedure URIs checked and the codec realm limited to `realm` (the
+    /// transport's, when it is a string). Entries come out longest prefix first. A mapping
+    /// without a `""` key is valid but warned about.
+    fn payload_mapping(
+        &mut self,
+        value: &Value,
+        realm: Option<&str>,
+        path: &Path,
+    ) -> Option<PayloadMapping> {
+        let map = self.object(value, path)?;
+        let start = self.errors.len();
+        let mut entries = Vec::with_capacity(map.len());
+        for (prefix, entry) in map {
+            if let Some(format) = self.payload_format(entry, realm, &path.entry(prefix)) {
+                entries.push((prefix.clone(), format));
+            }
+        }
+        if !self.ok_since(start) {
+            return None;
+        }
+        if !map.contains_key("") {
+            self.warning(path, NO_CATCH_ALL);
+        }
+        // Stable: keys of equal length keep their order (none is a prefix of another).
+        entries.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        Some(PayloadMapping { entries })
+    }
+
+    /// One value of `payload_mapping`: `{"type": ..., ...}`.
+    fn payload_format(
+        &mut self,
+        value: &Value,
+        realm: Option<&str>,
+        path: &Path,
+    ) -> Option<PayloadFormat> {
+        let map = self.object(value, path)?;
+        match self.kind(map, path)? {
+            "passthrough" => self
+                .de::<RawPayloadPlain>(value, path)
+                .map(|_| PayloadFormat::Passthrough),
+            "utf8" => self
+                .de::<RawPayloadPlain>(value, path)
+                .map(|_| PayloadFormat::Utf8),
+            "native" => {
+                let raw = self.de::<RawPayloadNative>(value, path)?;
+                let serializer = PAYLOAD_SERIALIZERS
+                    .contains(&raw.serializer.as_str())
+                    .then(|| Serializer::from_name(&raw.serializer))
+                    .flatten();
+                if serializer.is_none() {
+                    self.error(
+                        &path.key("serializer"),
+                        format!(
+                            "unknown serializer {:?}, expected one of {}",
+                            raw.serializer,
+                            quoted(PAYLOAD_SERIALIZERS)
+                        ),
+                    );
+                }
+                serializer.map(PayloadFormat::Native)
+            }
+            "dynamic" => {
+                let raw = self.de::<RawPayloadDynamic>(value, path)?;
+                let start = self.errors.len();
+                self.procedure(&raw.encoder, &path.key("encoder"));
+                self.procedure(&raw.decoder, &path.key("decoder"));
+                if let (Some(codec), Some(realm)) = (&raw.realm, realm) {
+                    if codec != realm {
+                        self.error(
+                            &path.key("realm"),
+                            "not supported yet: the codec procedures must be in the \
+                             transport's realm",
+                        );
+                    }
+                }
+                self.ok_since(start).then_some(PayloadFormat::Dynamic {
+                    encoder: raw.encoder,
+                    decoder: raw.decoder,
+                })
+            }
+            kind => {
+                self.error(
+                    &path.key("type"),
+                    format!(
+                        "unknown payload mapping type {kind:?}, expected one of {}",
+                        quoted(PAYLOAD_FORMATS)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A procedure URI of a `dynamic` payload mapping (loose, as junction registers them).
+    fn procedure(&mut self, uri: &str, path: &Path) {
+        if !syntax::is_loose_uri(uri) {
+            self.error(
+                path,
+                format!(
+                    "invalid procedure URI {uri:?}: must be a WAMP URI (non-empty components \
+                     without whitespace, '.' or '#')"
+                ),
+            );
+        }
     }
 
     /// An optional integer that must lie in `min..=max`.

@@ -27,7 +27,7 @@
 //! | realm | `name` (loose WAMP URI, unique across the node: all realms share one routing core), `roles`, `options.uri_check`, `options.enable_meta_api: false`, `options.mqtt` (extension: `persistence`, `sys_interval`) | `enable_meta_api: true`, `bridge_meta_api`, `event_dispatching_chunk_size`, `store`, `rlinks` |
 //! | role | `name` (unique per realm), `permissions` | `authorizer` (and both at once is an error) |
 //! | permission | `uri` (loose, may be empty), `match`, `allow`, `disclose`, `cache` (no effect) | `validate` |
-//! | transport | every type: `id`, `endpoint`, `max_connections` (≥ 1). `websocket`: `url` (its path is the upgrade path), `serializers`, `options`, `auth`. `rawsocket`: `serializers`, `options`, `auth`. `web`: `paths`, `options: {}`. `universal`: `rawsocket`, `websocket` (path → WebSocket settings, or MQTT settings for `type: "mqtt"`, an extension), `mqtt`, `web`. `mqtt`: `options` (see below) | types `flashpolicy`, `websocket.testee`, `stream.testee`; `debug`, `cookie`; every web `options` key (`access_log`, `hsts`, ...); MQTT `options.payload_mapping`, `options.auth` |
+//! | transport | every type: `id`, `endpoint`, `max_connections` (≥ 1). `websocket`: `url` (its path is the upgrade path), `serializers`, `options`, `auth`. `rawsocket`: `serializers`, `options`, `auth`. `web`: `paths`, `options: {}`. `universal`: `rawsocket`, `websocket` (path → WebSocket settings, or MQTT settings for `type: "mqtt"`, an extension), `mqtt`, `web`. `mqtt`: `options` (see below) | types `flashpolicy`, `websocket.testee`, `stream.testee`; `debug`, `cookie`; every web `options` key (`access_log`, `hsts`, ...); MQTT `options.auth`, a `dynamic` payload mapping's `realm` other than the transport's |
 //! | web path service | path keys `^([a-z0-9A-Z_\-]+\|/)$`; `static` (`directory`, `options`), `redirect`, `json` (`value`), `nodeinfo`, `websocket` | static `package`/`resource`, json `options` keys, types `reverseproxy`, `websocket-reverseproxy`, `wsgi`, `cgi`, `resource`, `path`, `longpoll`, `caller`, `publisher`, `webhook`, `archive`, `wap`, `catalog`, `none` |
 //! | `auth` | `anonymous` of type `static` with `role` | `anonymous` types `dynamic`/`function`, `anonymous.realm`, `anonymous.authid`; methods `ticket`, `wampcra`, `tls`, `cookie`, `cryptosign`, `scram`, `*-proxy` |
 //! | endpoint | `type: tcp`: `port` (1..=65535 or `"$VAR"`), `interface` (an IP address of `version`), `backlog` (1..=65535, default 1024), `version` (4 or 6), `tls`. `type: unix`: `path`, `backlog` | types `twisted`, `onion`; `shared`, `portrange`, `user_timeout` |
@@ -47,7 +47,11 @@
 //! `realm` (required, a realm of the same worker), `role` (default "anonymous", a role of that
 //! realm), and the junction extensions `max_packet_size` (1 to 268 435 455), `max_inflight`
 //! (1 to 65535), `max_queued_messages`, `max_queued_bytes`, `session_expiry` (s, 0 = never),
-//! `max_keepalive` (1 to 65535), `connect_timeout` (ms, positive). [`load_dir`] gives each realm
+//! `max_keepalive` (1 to 65535), `connect_timeout` (ms, positive), and `payload_mapping` (WAMP URI
+//! prefix → `{"type": "passthrough"}`, `{"type": "native", "serializer": ...}`, `{"type":
+//! "dynamic", "encoder": ..., "decoder": ..., "realm"?: ...}` or the junction extension
+//! `{"type": "utf8"}`; entries are reported at `payload_mapping["<prefix>"]`, the key quoted as
+//! it may hold dots or be empty). [`load_dir`] gives each realm
 //! with MQTT persistence on its store file `<cbdir>/junction-<realm>.redb` ([`store_file_name`]);
 //! two such realms must not share one.
 //!
@@ -64,6 +68,14 @@
 //!
 //! YAML configs are not read yet: a `config.yaml` in the node directory is reported (Crossbar
 //! would prefer it over `config.json`).
+//!
+//! # Warnings
+//!
+//! A few things are valid but probably not meant; they do not stop the node and are returned
+//! by [`load_dir_with_warnings`] and [`parse_json_with_warnings`] as `ConfigError`s (`junction
+//! check` prints them as `warning: path: message`, `junction start` logs them): an MQTT
+//! `payload_mapping` without a `""` key (`...payload_mapping: no "" catch-all: URIs that match
+//! no key do not cross between MQTT and WAMP`).
 
 mod check;
 pub mod model;
@@ -77,7 +89,8 @@ pub use model::*;
 use std::path::{Path, PathBuf};
 
 /// One problem in the config: "path: message", e.g.
-/// `"workers[0].transports[1].endpoint.port: port 0 is not allowed"`.
+/// `"workers[0].transports[1].endpoint.port: port 0 is not allowed"`. Warnings (see the module
+/// docs) have the same shape.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct ConfigError {
@@ -99,8 +112,20 @@ pub struct ConfigError {
 /// A JSON syntax error (path `(root)`, message with line and column), or every structural and
 /// semantic problem of the tree, in tree order.
 pub fn parse_json(text: &str) -> Result<NodeConfig, Vec<ConfigError>> {
+    parse_json_with_warnings(text).map(|(node, _warnings)| node)
+}
+
+/// [`parse_json`], also returning the config's warnings: problems that do not stop the node
+/// (an MQTT `payload_mapping` without a `""` catch-all), in tree order, as `path: message`.
+///
+/// # Errors
+///
+/// As [`parse_json`].
+pub fn parse_json_with_warnings(
+    text: &str,
+) -> Result<(NodeConfig, Vec<ConfigError>), Vec<ConfigError>> {
     let cwd = current_dir();
-    parse_with_env(text, "(root)", &|var| std::env::var(var).ok(), &cwd)
+    parse_with_env_warnings(text, "(root)", &|var| std::env::var(var).ok(), &cwd)
 }
 
 /// The current directory (absolute), or `/` when it cannot be determined.
@@ -108,14 +133,25 @@ fn current_dir() -> PathBuf {
     std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
 }
 
-/// [`parse_json`] with a named source for syntax errors, an injectable environment and the
-/// directory relative paths are resolved against (absolute).
+/// [`parse_with_env_warnings`] without the warnings.
+#[cfg(test)]
 pub(crate) fn parse_with_env(
     text: &str,
     source: &str,
     env: &dyn Fn(&str) -> Option<String>,
     base: &Path,
 ) -> Result<NodeConfig, Vec<ConfigError>> {
+    parse_with_env_warnings(text, source, env, base).map(|(node, _warnings)| node)
+}
+
+/// [`parse_json_with_warnings`] with a named source for syntax errors, an injectable
+/// environment and the directory relative paths are resolved against (absolute).
+pub(crate) fn parse_with_env_warnings(
+    text: &str,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    base: &Path,
+) -> Result<(NodeConfig, Vec<ConfigError>), Vec<ConfigError>> {
     let root: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         vec![ConfigError {
             path: source.to_owned(),
@@ -139,6 +175,18 @@ pub(crate) fn parse_with_env(
 /// holds a `config.yaml`, which junction cannot read yet (and Crossbar would prefer over
 /// `config.json`).
 pub fn load_dir(cbdir: &Path) -> Result<Option<NodeConfig>, Vec<ConfigError>> {
+    load_dir_with_warnings(cbdir).map(|(node, _warnings)| node)
+}
+
+/// [`load_dir`], also returning the config's warnings (see [`parse_json_with_warnings`]); no
+/// config file has none.
+///
+/// # Errors
+///
+/// As [`load_dir`].
+pub fn load_dir_with_warnings(
+    cbdir: &Path,
+) -> Result<(Option<NodeConfig>, Vec<ConfigError>), Vec<ConfigError>> {
     let io_error = |file: &Path, e: std::io::Error| {
         vec![ConfigError {
             path: file.display().to_string(),
@@ -161,18 +209,18 @@ pub fn load_dir(cbdir: &Path) -> Result<Option<NodeConfig>, Vec<ConfigError>> {
     let json = cbdir.join("config.json");
     let text = match std::fs::read_to_string(&json) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, Vec::new())),
         Err(e) => return Err(io_error(&json, e)),
     };
     let base = check::resolve_path(&current_dir(), cbdir);
-    let mut node = parse_with_env(
+    let (mut node, warnings) = parse_with_env_warnings(
         &text,
         &json.display().to_string(),
         &|var| std::env::var(var).ok(),
         &base,
     )?;
     set_store_paths(&mut node, &base);
-    Ok(Some(node))
+    Ok((Some(node), warnings))
 }
 
 /// Gives every realm with MQTT persistence on its store file in the node directory `cbdir`
@@ -208,8 +256,10 @@ pub fn store_file_name(realm: &str) -> String {
 /// start` uses when no config exists): version 2, one router worker with realm `realm1` whose
 /// role `anonymous` may do everything, and one `universal` transport on TCP port 8080 (all
 /// interfaces) that takes RawSocket, WebSocket at `/ws` and HTTP, all with the four
-/// serializers, and MQTT (realm `realm1`, role `anonymous`). Its only web service is `nodeinfo` at `/`: the default refers to no file, so
-/// it starts in any directory (the sample `node-config/config.json` adds a static site).
+/// serializers, and MQTT (realm `realm1`, role `anonymous`, `payload_mapping` native JSON for
+/// every URI: an MQTT payload `{"args": [...], "kwargs": {...}}` is a WAMP event's arguments).
+/// Its only web service is `nodeinfo` at `/`: the default refers to no file, so it starts in
+/// any directory (the sample `node-config/config.json` adds a static site).
 pub fn default_config_json() -> String {
     let config = serde_json::json!({
         "version": 2,
@@ -247,7 +297,13 @@ pub fn default_config_json() -> String {
                     }
                 },
                 "mqtt": {
-                    "options": {"realm": "realm1", "role": "anonymous"}
+                    "options": {
+                        "realm": "realm1",
+                        "role": "anonymous",
+                        "payload_mapping": {
+                            "": {"type": "native", "serializer": "json"}
+                        }
+                    }
                 },
                 "web": {
                     "paths": {

@@ -195,12 +195,17 @@ pub struct PayloadMapping {
 impl PayloadMapping {
     /// The mapping used when `payload_mapping` is absent: passthrough for everything.
     pub fn passthrough() -> Self {
-        Self { entries: vec![(String::new(), PayloadFormat::Passthrough)] }
+        Self {
+            entries: vec![(String::new(), PayloadFormat::Passthrough)],
+        }
     }
 
     /// The format for `uri`, if any key is a prefix of it.
     pub fn lookup(&self, uri: &str) -> Option<&PayloadFormat> {
-        self.entries.iter().find(|(p, _)| uri.starts_with(p.as_str())).map(|(_, f)| f)
+        self.entries
+            .iter()
+            .find(|(p, _)| uri.starts_with(p.as_str()))
+            .map(|(_, f)| f)
     }
 }
 

@@ -484,8 +484,9 @@ pub(super) struct RawMqttWebSocket {
 pub(super) struct RawMqttOptions {
     pub(super) realm: String,
     pub(super) role: Option<String>,
-    /// Not supported yet (comes with the MQTT↔WAMP bridge).
-    pub(super) payload_mapping: Walked,
+    /// WAMP URI prefix → payload format, walked by `config::check` (each entry on its own).
+    #[serde(rename = "payload_mapping")]
+    pub(super) _payload_mapping: Child,
     /// Not supported yet.
     pub(super) auth: Walked,
     pub(super) max_packet_size: Option<u64>,
@@ -495,6 +496,39 @@ pub(super) struct RawMqttOptions {
     pub(super) session_expiry: Option<u64>,
     pub(super) max_keepalive: Option<u64>,
     pub(super) connect_timeout: Option<u64>,
+}
+
+/// A `payload_mapping` entry of type `passthrough` or `utf8` (junction extension): no other
+/// key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPayloadPlain {
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+}
+
+/// A `payload_mapping` entry of type `native`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPayloadNative {
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    /// Checked by hand against the four names Crossbar allows.
+    pub(super) serializer: String,
+}
+
+/// A `payload_mapping` entry of type `dynamic`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPayloadDynamic {
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    /// Procedure called WAMP → MQTT.
+    pub(super) encoder: String,
+    /// Procedure called MQTT → WAMP.
+    pub(super) decoder: String,
+    /// The codec realm (Crossbar's default: the transport's realm).
+    pub(super) realm: Option<String>,
 }
 
 /// Web path service of type `static`.

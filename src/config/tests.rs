@@ -1,6 +1,7 @@
 //! Config loading and validation tests: every error names its exact key path.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -152,8 +153,9 @@ fn default_config_parses() {
     assert_eq!(paths.len(), 1);
     assert_eq!(paths["/"], WebService::NodeInfo);
     assert_eq!(uni.max_connections, None);
-    // MQTT on the same port: realm1, role anonymous, every limit at its default.
-    assert_eq!(uni.mqtt, Some(MqttSettings::default()));
+    // MQTT on the same port: realm1, role anonymous, every limit at its default, native JSON
+    // payloads for every URI.
+    assert_eq!(uni.mqtt, Some(native_json_mqtt()));
     assert_eq!(uni.mqtt.as_ref().unwrap().realm, "realm1");
     assert_eq!(uni.mqtt.as_ref().unwrap().role, "anonymous");
     assert!(uni.mqtt_websocket.is_empty());
@@ -161,6 +163,27 @@ fn default_config_parses() {
     // `parse_json` knows no node directory.
     assert_eq!(realm.store_path, None);
     assert!(default_config_json().ends_with("}\n"));
+}
+
+/// The MQTT settings of the default and the sample config: the defaults with the payload mapping
+/// `{"": {"type": "native", "serializer": "json"}}`.
+fn native_json_mqtt() -> MqttSettings {
+    MqttSettings {
+        payload_mapping: Arc::new(PayloadMapping {
+            entries: vec![(String::new(), PayloadFormat::Native(Serializer::Json))],
+        }),
+        ..MqttSettings::default()
+    }
+}
+
+#[test]
+fn default_and_sample_config_have_no_warnings() {
+    let (_, warnings) = parse_json_with_warnings(&default_config_json()).expect("valid");
+    assert_eq!(warnings, []);
+    let node_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node-config");
+    let (_, warnings) =
+        parse_with_env_warnings(SAMPLE, "(root)", &no_env, &node_dir).expect("valid");
+    assert_eq!(warnings, []);
 }
 
 #[test]
@@ -212,7 +235,7 @@ fn sample_config_parses() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
     );
     assert_eq!(paths["info"], WebService::NodeInfo);
-    assert_eq!(uni.mqtt, Some(MqttSettings::default()));
+    assert_eq!(uni.mqtt, Some(native_json_mqtt()));
     assert!(uni.mqtt_websocket.is_empty());
     assert_eq!(router.realms[0].mqtt, RealmMqtt::default());
 }
@@ -1964,13 +1987,12 @@ fn tls_loads_relative_to_the_node_directory() {
 /// Runs a TLS handshake in memory between a rustls client trusting `ca` (and presenting
 /// `client`, if given) and `server`.
 fn handshake(
-    server: std::sync::Arc<rustls::ServerConfig>,
+    server: Arc<rustls::ServerConfig>,
     ca: &Path,
     client: Option<(&Path, &Path)>,
 ) -> Result<(), rustls::Error> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-    use std::sync::Arc;
 
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
@@ -2130,7 +2152,8 @@ fn mqtt_transport_options_are_honoured() {
             "max_queued_bytes": 1_000_000,
             "session_expiry": 3600,
             "max_keepalive": 1,
-            "connect_timeout": 2500
+            "connect_timeout": 2500,
+            "payload_mapping": {"": {"type": "native", "serializer": "msgpack"}}
         })),
         "device",
     );
@@ -2158,6 +2181,9 @@ fn mqtt_transport_options_are_honoured() {
             session_expiry: Some(Duration::from_secs(3600)),
             max_keepalive: 1,
             connect_timeout: Duration::from_millis(2500),
+            payload_mapping: Arc::new(PayloadMapping {
+                entries: vec![(String::new(), PayloadFormat::Native(Serializer::MsgPack))],
+            }),
         }
     );
 
@@ -2252,13 +2278,8 @@ fn mqtt_option_values_are_checked() {
         ("role", json!(""), "role name must not be empty"),
         (
             "payload_mapping",
-            json!({"": {"type": "passthrough"}}),
-            "not supported yet (MQTT↔WAMP payload mapping comes with the MQTT↔WAMP bridge)",
-        ),
-        (
-            "payload_mapping",
-            json!({}),
-            "not supported yet (MQTT↔WAMP payload mapping comes with the MQTT↔WAMP bridge)",
+            json!([]),
+            "invalid type: sequence, expected a map",
         ),
         (
             "auth",
@@ -2445,7 +2466,8 @@ fn universal_mqtt() {
         errors(&config(json!({
             "endpoint": {"type": "tcp", "port": 1883},
             "max_connections": 3,
-            "options": {"realm": "realm1", "max_keepalive": 0, "payload_mapping": {}}
+            "options": {"realm": "realm1", "max_keepalive": 0,
+                        "payload_mapping": {"a.b": {"type": "bogus"}}}
         }))),
         [
             format!(
@@ -2456,8 +2478,8 @@ fn universal_mqtt() {
                 "{path}.max_connections: not allowed here: set `max_connections` on the transport"
             ),
             format!(
-                "{path}.options.payload_mapping: not supported yet (MQTT↔WAMP payload mapping \
-                 comes with the MQTT↔WAMP bridge)"
+                "{path}.options.payload_mapping[\"a.b\"].type: unknown payload mapping type \
+                 \"bogus\", expected one of \"passthrough\", \"native\", \"dynamic\", \"utf8\""
             ),
             format!("{path}.options.max_keepalive: 0 is out of range (1 to 65535)"),
         ]
@@ -2487,6 +2509,463 @@ fn universal_mqtt() {
         &format!("{path}.options.auth"),
         "not supported yet (authentication for MQTT comes later)",
     );
+}
+
+/// The payload mapping of the `mqtt` transport of `mqtt_config` with this `payload_mapping`,
+/// and the warnings.
+fn payload_mapping(mapping: Value) -> (PayloadMapping, Vec<String>) {
+    let config = mqtt_config(json!({"realm": "realm1", "payload_mapping": mapping}));
+    let (node, warnings) =
+        parse_with_env_warnings(&config.to_string(), "(root)", &no_env, Path::new(NODE))
+            .unwrap_or_else(|e| panic!("invalid: {e:#?}"));
+    let mapping = (*mqtt(&node, 0).settings.payload_mapping).clone();
+    (mapping, warnings.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn payload_mapping_types() {
+    let (mapping, warnings) = payload_mapping(json!({
+        "": {"type": "passthrough"},
+        "com.example.json": {"type": "native", "serializer": "json"},
+        "com.example.cbor": {"type": "native", "serializer": "cbor"},
+        "com.example.msgpack": {"type": "native", "serializer": "msgpack"},
+        "com.example.ubjson": {"type": "native", "serializer": "ubjson"},
+        "com.example.text": {"type": "utf8"},
+        "com.example.dyn": {"type": "dynamic", "encoder": "com.codec.encode",
+                            "decoder": "com.codec.decode"},
+        // The transport's own realm is the only codec realm junction supports.
+        "com.example.dyn2": {"type": "dynamic", "encoder": "e", "decoder": "d",
+                             "realm": "realm1"},
+        // null counts as absent.
+        "com.example.dyn3": {"type": "dynamic", "encoder": "e", "decoder": "d", "realm": null},
+    }));
+    assert_eq!(warnings, Vec::<String>::new());
+    let dynamic = |encoder: &str, decoder: &str| PayloadFormat::Dynamic {
+        encoder: encoder.into(),
+        decoder: decoder.into(),
+    };
+    // Longest prefix first; keys of equal length keep their config order.
+    assert_eq!(
+        mapping.entries,
+        [
+            (
+                "com.example.msgpack".to_owned(),
+                PayloadFormat::Native(Serializer::MsgPack)
+            ),
+            (
+                "com.example.ubjson".into(),
+                PayloadFormat::Native(Serializer::UbJson)
+            ),
+            (
+                "com.example.json".into(),
+                PayloadFormat::Native(Serializer::Json)
+            ),
+            (
+                "com.example.cbor".into(),
+                PayloadFormat::Native(Serializer::Cbor)
+            ),
+            ("com.example.text".into(), PayloadFormat::Utf8),
+            ("com.example.dyn2".into(), dynamic("e", "d")),
+            ("com.example.dyn3".into(), dynamic("e", "d")),
+            (
+                "com.example.dyn".into(),
+                dynamic("com.codec.encode", "com.codec.decode")
+            ),
+            (String::new(), PayloadFormat::Passthrough),
+        ]
+    );
+    assert_eq!(
+        mapping.lookup("com.example.text.x"),
+        Some(&PayloadFormat::Utf8)
+    );
+    // Character-wise prefixes, as Crossbar's StringTrie.
+    assert_eq!(mapping.lookup("com.example.dyn2"), Some(&dynamic("e", "d")));
+    assert_eq!(
+        mapping.lookup("com.example.dynamo"),
+        Some(&dynamic("com.codec.encode", "com.codec.decode"))
+    );
+    assert_eq!(mapping.lookup("org.x"), Some(&PayloadFormat::Passthrough));
+}
+
+#[test]
+fn payload_mapping_longest_prefix_first() {
+    let (mapping, _) = payload_mapping(json!({
+        "": {"type": "utf8"},
+        "a": {"type": "passthrough"},
+        "a.b.c": {"type": "native", "serializer": "cbor"},
+        "a.b": {"type": "native", "serializer": "json"},
+        "x.y": {"type": "passthrough"},
+    }));
+    let prefixes: Vec<_> = mapping.entries.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(prefixes, ["a.b.c", "a.b", "x.y", "a", ""]);
+    assert_eq!(
+        mapping.lookup("a.b.cd"),
+        Some(&PayloadFormat::Native(Serializer::Cbor))
+    );
+    assert_eq!(
+        mapping.lookup("a.b.x"),
+        Some(&PayloadFormat::Native(Serializer::Json))
+    );
+    assert_eq!(mapping.lookup("a.x"), Some(&PayloadFormat::Passthrough));
+    assert_eq!(mapping.lookup("b"), Some(&PayloadFormat::Utf8));
+}
+
+#[test]
+fn payload_mapping_absent_is_passthrough() {
+    let config = mqtt_config(json!({"realm": "realm1"}));
+    let node = parse(&config).expect("valid");
+    let mapping = &mqtt(&node, 0).settings.payload_mapping;
+    assert_eq!(**mapping, PayloadMapping::passthrough());
+    assert_eq!(mapping.lookup("any.uri"), Some(&PayloadFormat::Passthrough));
+    // null counts as absent.
+    let config = mqtt_config(json!({"realm": "realm1", "payload_mapping": null}));
+    let node = parse(&config).expect("valid");
+    assert_eq!(
+        *mqtt(&node, 0).settings.payload_mapping,
+        PayloadMapping::passthrough()
+    );
+}
+
+#[test]
+fn payload_mapping_without_catch_all_warns() {
+    let warning = "workers[0].transports[0].options.payload_mapping: no \"\" catch-all: URIs \
+                   that match no key do not cross between MQTT and WAMP";
+    let (mapping, warnings) = payload_mapping(json!({"com.example.": {"type": "passthrough"}}));
+    assert_eq!(warnings, [warning]);
+    assert_eq!(mapping.lookup("org.x"), None);
+    let (mapping, warnings) = payload_mapping(json!({}));
+    assert_eq!(warnings, [warning]);
+    assert_eq!(mapping.entries, []);
+    // `parse_json` (and `load_dir`) still accept it.
+    let config = mqtt_config(json!({"realm": "realm1", "payload_mapping": {}}));
+    parse(&config).expect("a warning is not an error");
+
+    // One warning per MQTT settings without a catch-all, in tree order.
+    let mapping = json!({"x": {"type": "passthrough"}});
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "websocket": {"mq": {"type": "mqtt",
+                             "options": {"realm": "realm1", "payload_mapping": mapping}}},
+        "mqtt": {"options": {"realm": "realm1", "payload_mapping": mapping}}
+    }, {
+        "type": "mqtt", "endpoint": {"type": "tcp", "port": 1883},
+        "options": {"realm": "realm1", "payload_mapping": {"": {"type": "passthrough"}}}
+    }]));
+    let (_, warnings) =
+        parse_with_env_warnings(&config.to_string(), "(root)", &no_env, Path::new(NODE))
+            .expect("valid");
+    let path = "workers[0].transports[0]";
+    assert_eq!(
+        warnings.iter().map(|w| w.path.as_str()).collect::<Vec<_>>(),
+        [
+            format!("{path}.websocket.mq.options.payload_mapping"),
+            format!("{path}.mqtt.options.payload_mapping"),
+        ]
+    );
+    assert!(warnings.iter().all(|w| w.message
+        == "no \"\" catch-all: URIs that match no key do not cross between MQTT and WAMP"));
+
+    // A config with errors reports its errors only.
+    let config = mqtt_config(json!({"realm": "realm1", "payload_mapping": {},
+                                    "max_inflight": 0}));
+    let errors = parse_with_env_warnings(&config.to_string(), "(root)", &no_env, Path::new(NODE))
+        .expect_err("invalid");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+}
+
+#[test]
+fn payload_mapping_load_dir_with_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = mqtt_config(json!({"realm": "realm1", "payload_mapping": {}}));
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let (node, warnings) = load_dir_with_warnings(dir.path()).expect("valid");
+    assert!(node.is_some());
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(
+        warnings[0].path,
+        "workers[0].transports[0].options.payload_mapping"
+    );
+    // `load_dir` drops them.
+    load_dir(dir.path()).unwrap().expect("config found");
+    // No config, no warnings.
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(load_dir_with_warnings(empty.path()), Ok((None, Vec::new())));
+}
+
+#[test]
+fn payload_mapping_errors() {
+    let path = "workers[0].transports[0].options.payload_mapping";
+    let check = |mapping: Value, expected: &[(&str, &str)]| {
+        let config = mqtt_config(json!({"realm": "realm1", "payload_mapping": mapping}));
+        let errors = parse(&config).expect_err("invalid");
+        let errors: Vec<_> = errors
+            .iter()
+            .map(|e| (e.path.clone(), e.message.clone()))
+            .collect();
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(at, message)| (format!("{path}{at}"), (*message).to_owned()))
+            .collect();
+        assert_eq!(errors, expected, "{mapping}");
+    };
+    let uri_error = |uri: &str| {
+        format!(
+            "invalid procedure URI {uri:?}: must be a WAMP URI (non-empty components without \
+             whitespace, '.' or '#')"
+        )
+    };
+
+    // The mapping and its values are maps.
+    check(
+        json!("x"),
+        &[("", "invalid type: string \"x\", expected a map")],
+    );
+    check(
+        json!({"": "passthrough"}),
+        &[(
+            "[\"\"]",
+            "invalid type: string \"passthrough\", expected a map",
+        )],
+    );
+    check(
+        json!({"a": null}),
+        &[("[\"a\"]", "invalid type: null, expected a map")],
+    );
+    check(
+        json!({"a": []}),
+        &[("[\"a\"]", "invalid type: sequence, expected a map")],
+    );
+
+    // `type`: required, a string, one of four.
+    check(json!({"a.b": {}}), &[("[\"a.b\"]", "missing field `type`")]);
+    check(
+        json!({"a.b": {"serializer": "json"}}),
+        &[("[\"a.b\"]", "missing field `type`")],
+    );
+    check(
+        json!({"a.b": {"type": 1}}),
+        &[(
+            "[\"a.b\"].type",
+            "invalid type: integer `1`, expected a string",
+        )],
+    );
+    check(
+        json!({"a.b": {"type": "json"}}),
+        &[(
+            "[\"a.b\"].type",
+            "unknown payload mapping type \"json\", expected one of \"passthrough\", \
+             \"native\", \"dynamic\", \"utf8\"",
+        )],
+    );
+
+    // passthrough and utf8: no other key.
+    check(
+        json!({"": {"type": "passthrough", "serializer": "json"}}),
+        &[(
+            "[\"\"].serializer",
+            "unknown field `serializer`, expected `type`",
+        )],
+    );
+    check(
+        json!({"": {"type": "utf8", "encoding": "latin1"}}),
+        &[(
+            "[\"\"].encoding",
+            "unknown field `encoding`, expected `type`",
+        )],
+    );
+
+    // native: `serializer` required, one of Crossbar's four.
+    check(
+        json!({"": {"type": "native"}}),
+        &[("[\"\"]", "missing field `serializer`")],
+    );
+    for bad in ["flatbuffers", "JSON", ""] {
+        check(
+            json!({"": {"type": "native", "serializer": bad}}),
+            &[(
+                "[\"\"].serializer",
+                format!(
+                    "unknown serializer {bad:?}, expected one of \"json\", \"cbor\", \
+                     \"msgpack\", \"ubjson\""
+                )
+                .as_str(),
+            )],
+        );
+    }
+    check(
+        json!({"": {"type": "native", "serializer": ["json"]}}),
+        &[(
+            "[\"\"].serializer",
+            "invalid type: sequence, expected a string",
+        )],
+    );
+    check(
+        json!({"": {"type": "native", "serializer": "json", "realm": "realm1"}}),
+        &[(
+            "[\"\"].realm",
+            "unknown field `realm`, expected `type` or `serializer`",
+        )],
+    );
+
+    // dynamic: `encoder` and `decoder` required procedure URIs, `realm` the transport's.
+    check(
+        json!({"": {"type": "dynamic", "decoder": "d"}}),
+        &[("[\"\"]", "missing field `encoder`")],
+    );
+    check(
+        json!({"": {"type": "dynamic", "encoder": "e"}}),
+        &[("[\"\"]", "missing field `decoder`")],
+    );
+    check(
+        json!({"": {"type": "dynamic", "encoder": 1, "decoder": "d"}}),
+        &[(
+            "[\"\"].encoder",
+            "invalid type: integer `1`, expected a string",
+        )],
+    );
+    check(
+        json!({"": {"type": "dynamic", "encoder": "a..b", "decoder": "c d"}}),
+        &[
+            ("[\"\"].encoder", uri_error("a..b").as_str()),
+            ("[\"\"].decoder", uri_error("c d").as_str()),
+        ],
+    );
+    check(
+        json!({"": {"type": "dynamic", "encoder": "", "decoder": "d#"}}),
+        &[
+            ("[\"\"].encoder", uri_error("").as_str()),
+            ("[\"\"].decoder", uri_error("d#").as_str()),
+        ],
+    );
+    check(
+        json!({"": {"type": "dynamic", "encoder": "e", "decoder": "d", "realm": "realm2"}}),
+        &[(
+            "[\"\"].realm",
+            "not supported yet: the codec procedures must be in the transport's realm",
+        )],
+    );
+    check(
+        json!({"": {"type": "dynamic", "encoder": "e", "decoder": "d", "realm": 7}}),
+        &[(
+            "[\"\"].realm",
+            "invalid type: integer `7`, expected a string",
+        )],
+    );
+    check(
+        json!({"": {"type": "dynamic", "encoder": "e", "decoder": "d", "serializer": "json"}}),
+        &[(
+            "[\"\"].serializer",
+            "unknown field `serializer`, expected one of `type`, `encoder`, `decoder`, `realm`",
+        )],
+    );
+
+    // Keys are quoted in the path: dots, the empty key and quotes stay unambiguous.
+    check(
+        json!({"say \"hi\"": {"type": "x"}}),
+        &[(
+            "[\"say \\\"hi\\\"\"].type",
+            "unknown payload mapping type \"x\", expected one of \"passthrough\", \
+             \"native\", \"dynamic\", \"utf8\"",
+        )],
+    );
+
+    // Every entry is checked: one bad entry does not hide another.
+    check(
+        json!({
+            "a": {"type": "native", "serializer": "xml"},
+            "": {"type": "passthrough"},
+            "b": {"type": "dynamic", "encoder": "e", "decoder": "d", "realm": "other"}
+        }),
+        &[
+            (
+                "[\"a\"].serializer",
+                "unknown serializer \"xml\", expected one of \"json\", \"cbor\", \"msgpack\", \
+                 \"ubjson\"",
+            ),
+            (
+                "[\"b\"].realm",
+                "not supported yet: the codec procedures must be in the transport's realm",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn payload_mapping_is_checked_with_other_option_errors() {
+    // The mapping is walked even when a sibling option is broken, and a broken mapping does
+    // not hide the sibling's error.
+    let config = mqtt_config(json!({
+        "realm": "realm1", "max_inflight": "x",
+        "payload_mapping": {"": {"type": "native", "serializer": "xml"}}
+    }));
+    let path = "workers[0].transports[0].options";
+    assert_eq!(
+        errors(&config),
+        [
+            format!("{path}.max_inflight: invalid type: string \"x\", expected u64"),
+            format!(
+                "{path}.payload_mapping[\"\"].serializer: unknown serializer \"xml\", expected \
+                 one of \"json\", \"cbor\", \"msgpack\", \"ubjson\""
+            ),
+        ]
+    );
+    // Without a realm there is no realm to compare a codec realm with: only the missing realm
+    // is reported.
+    let config = mqtt_config(json!({
+        "payload_mapping": {"": {"type": "dynamic", "encoder": "e", "decoder": "d",
+                                 "realm": "realm2"}}
+    }));
+    assert_one_error(&config, path, "missing field `realm`");
+    // The codec realm is compared with the transport's realm, whatever it is.
+    let mut config = mqtt_config(json!({
+        "realm": "realm2",
+        "payload_mapping": {"": {"type": "dynamic", "encoder": "e", "decoder": "d",
+                                 "realm": "realm2"}}
+    }));
+    config["workers"][0]["realms"][0]["name"] = json!("realm2");
+    let node = parse(&config).expect("valid");
+    assert_eq!(
+        mqtt(&node, 0).settings.payload_mapping.lookup("x"),
+        Some(&PayloadFormat::Dynamic {
+            encoder: "e".into(),
+            decoder: "d".into()
+        })
+    );
+}
+
+#[test]
+fn payload_mapping_in_every_mqtt_settings() {
+    let mapping = json!({"": {"type": "utf8"}, "bad": {"type": "native"}});
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "websocket": {"mq": {"type": "mqtt",
+                             "options": {"realm": "realm1", "payload_mapping": mapping}}},
+        "mqtt": {"options": {"realm": "realm1", "payload_mapping": mapping}}
+    }]));
+    let path = "workers[0].transports[0]";
+    assert_eq!(
+        errors(&config),
+        [
+            format!(
+                "{path}.websocket.mq.options.payload_mapping[\"bad\"]: missing field `serializer`"
+            ),
+            format!("{path}.mqtt.options.payload_mapping[\"bad\"]: missing field `serializer`"),
+        ]
+    );
+    let mapping = json!({"": {"type": "utf8"}});
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "websocket": {"mq": {"type": "mqtt",
+                             "options": {"realm": "realm1", "payload_mapping": mapping}}},
+        "mqtt": {"options": {"realm": "realm1", "payload_mapping": mapping}}
+    }]));
+    let node = parse(&config).expect("valid");
+    let uni = universal(&node, 0);
+    let utf8 = PayloadMapping {
+        entries: vec![(String::new(), PayloadFormat::Utf8)],
+    };
+    assert_eq!(*uni.mqtt.as_ref().unwrap().payload_mapping, utf8);
+    assert_eq!(*uni.mqtt_websocket["mq"].payload_mapping, utf8);
 }
 
 #[test]
