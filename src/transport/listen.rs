@@ -2,8 +2,9 @@
 //!
 //! The accept loop only accepts and spawns; TLS handshakes, sniffing and protocol handshakes
 //! run in the connection task under deadlines. A universal listener reads the first byte:
-//! `0x7F` is RawSocket, `0x10` is MQTT CONNECT (refused with CONNACK 0x03 until the MQTT broker
-//! exists), anything else is HTTP. The sniffed byte is replayed (`Rewind`), never lost.
+//! `0x7F` is RawSocket, `0x10` is MQTT CONNECT (CONNACK 0x03 where MQTT is not configured), an
+//! upper-case letter is HTTP (every method starts with one), anything else is closed at once.
+//! The sniffed byte is replayed (`Rewind`), never lost.
 
 use std::io;
 use std::path::PathBuf;
@@ -277,7 +278,11 @@ async fn serve_conn(
                         _ => refuse_mqtt(io).await,
                     }
                 }
-                _ => {
+                other => {
+                    // Not RawSocket, not an MQTT CONNECT, and no HTTP method starts like this.
+                    debug!(first_byte = other, "unrecognised protocol; closing");
+                }
+                b'A'..=b'Z' => {
                     tracing::Span::current().record("proto", "http");
                     if over_limit {
                         return refuse_http(io).await;
