@@ -278,16 +278,16 @@ async fn serve_conn(
                         _ => refuse_mqtt(io).await,
                     }
                 }
-                other => {
-                    // Not RawSocket, not an MQTT CONNECT, and no HTTP method starts like this.
-                    debug!(first_byte = other, "unrecognised protocol; closing");
-                }
                 b'A'..=b'Z' => {
                     tracing::Span::current().record("proto", "http");
                     if over_limit {
                         return refuse_http(io).await;
                     }
                     http::serve(io, http, cancel, tracker).await;
+                }
+                other => {
+                    // Not RawSocket, not an MQTT CONNECT, and no HTTP method starts like this.
+                    debug!(first_byte = other, "unrecognised protocol; closing");
                 }
             }
         }
