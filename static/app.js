@@ -213,6 +213,19 @@ async function subscribe() {
   }
 }
 
+/** MQTT sensors publish under sensor/...; the page always listens there (prefix `sensor.`). */
+async function subscribeSensors(s) {
+  const note = $("sensor-subscription");
+  try {
+    const sub = await s.subscribe("sensor.", (args, kwargs, details) => addEvent(args, kwargs, details), {
+      match: "prefix",
+    });
+    if (s === session) note.textContent = `MQTT sensors: subscribed to sensor. (prefix match), subscription ${sub.id}`;
+  } catch (e) {
+    if (s === session) note.textContent = `MQTT sensors: subscribing failed: ${e.error || e.message}`;
+  }
+}
+
 function addEvent(args, kwargs, details) {
   const list = $("events");
   const li = document.createElement("li");
@@ -223,7 +236,7 @@ function addEvent(args, kwargs, details) {
   time.textContent = clock();
   const topic = document.createElement("code");
   topic.className = "topic";
-  topic.textContent = details.topic;
+  topic.textContent = details.topic || $("subscribe-topic").value.trim();
   head.append(time, " ", topic);
   if (details.publisher !== undefined) {
     const from = document.createElement("span");
@@ -290,7 +303,7 @@ async function open() {
     else setState("disconnected", `left realm ${realm} (${info.reason})`);
   };
   setState("connected", `${url}, realm ${realm}, authrole ${s.details.authrole || "?"}`);
-  await Promise.all([subscribe(), registerDemoProcedures(s)]);
+  await Promise.all([subscribe(), subscribeSensors(s), registerDemoProcedures(s)]);
 }
 
 async function close() {
