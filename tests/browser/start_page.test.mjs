@@ -7,10 +7,16 @@
 // realm1, shows the node info, receives an event that Autobahn|Python publishes (target/pyenv,
 // or $JUNCTION_PYTHON), that its publish form reaches the Python client, and that its call form
 // shows results and errors. Saves a screenshot to target/browser/start-page.png.
+//
+// On the sample config (node-config/config.json) it also publishes with the real mosquitto_pub
+// (Debian mosquitto-clients) to the universal port and checks that the page's `sensor.`
+// subscription shows the MQTT message as a WAMP event (payload_mapping "" → native json), and
+// that a payload which is not JSON is dropped without hurting the page. Screenshot:
+// target/browser/mqtt-sensor.png.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -32,6 +38,7 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const PYTHON = process.env.JUNCTION_PYTHON || path.join(REPO, "target", "pyenv", "bin", "python");
 const OUT_DIR = path.join(REPO, "target", "browser");
 const SCREENSHOT = path.join(OUT_DIR, "start-page.png");
+const MQTT_SCREENSHOT = path.join(OUT_DIR, "mqtt-sensor.png");
 const TIMEOUT = 10000;
 
 const CHROMIUM_ARGS = [
@@ -70,7 +77,36 @@ async function startSampleNode() {
   root.directory = path.resolve(REPO, "node-config", root.directory);
   assert.equal(root.directory, path.join(REPO, "static"), "the sample node serves this repo's static/");
   const node = await startNode(config, { name: "sample" });
-  return { node, pageUrl: `http://127.0.0.1:${port}/` };
+  return { node, port, pageUrl: `http://127.0.0.1:${port}/` };
+}
+
+/** The full path of `name` if it is an executable on $PATH, else null. */
+function onPath(name) {
+  for (const dir of (process.env.PATH || "").split(path.delimiter)) {
+    if (!dir) continue;
+    const file = path.join(dir, name);
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      if (fs.statSync(file).isFile()) return file;
+    } catch {
+      /* not here */
+    }
+  }
+  return null;
+}
+
+/** `mosquitto_pub -h 127.0.0.1 -p port -t topic -m message`; rejects unless it exits 0 within 10 s. */
+function mosquittoPub(bin, port, topic, message) {
+  const argv = ["-h", "127.0.0.1", "-p", String(port), "-t", topic, "-m", message];
+  return new Promise((resolve, reject) => {
+    execFile(bin, argv, { timeout: 10000 }, (err, stdout, stderr) => {
+      if (err) {
+        reject(new Error(`mosquitto_pub ${argv.join(" ")} failed (${err.code ?? err.signal}): ${stdout}${stderr}`));
+      } else {
+        resolve();
+      }
+    });
+  });
 }
 
 /** Run peer.py; lines() yields its JSON output lines one at a time. */
@@ -273,6 +309,90 @@ describe("start page in headless Chromium", { timeout: 120000 }, () => {
     } finally {
       if (page) await page.close();
       assert.equal(await site.node.stop(), 0);
+      site.node.remove();
+    }
+  });
+
+  test("the sample node-config: an MQTT sensor reading (mosquitto_pub) shows as a sensor. event", async () => {
+    const mosquitto = onPath("mosquitto_pub");
+    assert.ok(
+      mosquitto,
+      "mosquitto_pub is not on PATH: install Debian's mosquitto-clients (apt-get install mosquitto-clients; tests/run does)",
+    );
+    const site = await startSampleNode();
+    let page;
+    try {
+      page = await openPage(site.pageUrl);
+      await waitForState(page, "connected");
+      await waitForText(page, "#sensor-subscription", "MQTT sensors: subscribed to sensor. (prefix match), subscription");
+      // The demo subscription is up too, so the events list starts empty.
+      await waitForText(page, "#subscription", "subscribed to com.example.demo");
+      assert.equal(await page.locator("#events li").count(), 0);
+      const sensorEvents = () =>
+        page.evaluate(() =>
+          [...document.querySelectorAll("#events li")]
+            .filter((li) => li.querySelector(".topic")?.textContent.startsWith("sensor."))
+            .map((li) => li.textContent),
+        );
+
+      // A reading on sensor/1/temp reaches the page as sensor.1.temp with args [21.5], within 5 s.
+      const t0 = Date.now();
+      await mosquittoPub(mosquitto, site.port, "sensor/1/temp", '{"args":[21.5]}');
+      const first = await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll("#events li")].find(
+            (li) => li.querySelector(".topic")?.textContent === "sensor.1.temp" && li.textContent.includes("21.5"),
+          )?.textContent,
+        undefined,
+        { timeout: 5000, polling: 50 },
+      );
+      const firstText = await first.jsonValue();
+      const firstMs = Date.now() - t0;
+      assert.match(firstText, /sensor\.1\.temp/);
+      assert.match(firstText, /args \[\s*21\.5\s*\]/);
+      assert.match(firstText, /\d\d:\d\d:\d\d/);
+
+      // A payload that is not JSON cannot be mapped (native json): no event, the page keeps its
+      // session, and the next valid reading still shows (the MQTT side is not wedged either).
+      await mosquittoPub(mosquitto, site.port, "sensor/1/temp", "not json");
+      const t1 = Date.now();
+      await mosquittoPub(mosquitto, site.port, "sensor/2/temp", '{"args":[22.75]}');
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll("#events li")].some(
+            (li) => li.querySelector(".topic")?.textContent === "sensor.2.temp" && li.textContent.includes("22.75"),
+          ),
+        undefined,
+        { timeout: 5000, polling: 50 },
+      );
+      const secondMs = Date.now() - t1;
+      // The bad publish went first (its mosquitto_pub had exited); allow a moment for stragglers
+      // from its separate MQTT connection anyway.
+      await page.waitForTimeout(300);
+      const events = await sensorEvents();
+      assert.equal(events.length, 2, `exactly the two valid readings, got:\n${events.join("\n")}`);
+      assert.ok(!events.some((e) => /not json/.test(e)), `the non-JSON payload became an event:\n${events.join("\n")}`);
+      // ... and the node says why (debug log of the bridge: the payload does not decode).
+      const dropped = site.node
+        .log()
+        .split("\n")
+        .find((l) => /does not cross between MQTT and WAMP/.test(l) && /uri=sensor\.1\.temp\b/.test(l));
+      assert.ok(dropped, "no 'publication does not cross between MQTT and WAMP' log line for sensor.1.temp");
+      console.log(`# ${dropped.replace(/^\S+\s+/, "")}`);
+      assert.equal(await stateOf(page), "connected");
+      assert.match(await page.locator("#sensor-subscription").textContent(), /subscribed to sensor\./);
+      console.log(`# mqtt → page: first reading ${firstMs} ms, reading after the bad payload ${secondMs} ms`);
+
+      fs.mkdirSync(OUT_DIR, { recursive: true });
+      await page.screenshot({ path: MQTT_SCREENSHOT, fullPage: true });
+      assert.deepEqual(pageErrors, []);
+    } catch (e) {
+      e.message += `\n--- junction log (${site.node.dir}) ---\n${site.node.log().slice(-6000)}`;
+      throw e;
+    } finally {
+      if (page) await page.close();
+      const rc = await site.node.stop();
+      assert.equal(rc, 0, `junction exit code after SIGTERM; log:\n${site.node.log().slice(-6000)}`);
       site.node.remove();
     }
   });
