@@ -288,6 +288,7 @@ async fn serve_conn(
                 other => {
                     // Not RawSocket, not an MQTT CONNECT, and no HTTP method starts like this.
                     debug!(first_byte = other, "unrecognised protocol; closing");
+                    drain_and_close(io).await;
                 }
             }
         }
@@ -303,6 +304,14 @@ async fn refuse_mqtt(mut io: BoxIo) {
     let _ = tokio::time::timeout(Duration::from_millis(200), io.read(&mut buf)).await;
     let _ = io.write_all(&CONNACK_UNAVAILABLE).await;
     let _ = io.flush().await;
+    let _ = io.shutdown().await;
+}
+
+/// Closes without a reset: reads what the peer already sent (briefly, bounded) so the kernel
+/// does not answer unread data with RST, then shuts down.
+async fn drain_and_close(mut io: BoxIo) {
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(200), io.read(&mut buf)).await;
     let _ = io.shutdown().await;
 }
 

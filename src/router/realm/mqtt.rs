@@ -511,7 +511,7 @@ impl RealmCore {
         if !clean_disconnect {
             if let Some(w) = will {
                 debug!(realm = %self.name, topic = %w.topic, "publishing will");
-                self.mqtt_route(None, &w.topic, w.payload, w.qos, w.retain);
+                self.mqtt_route(Some(key), &w.topic, w.payload, w.qos, w.retain);
             }
         }
         if clean {
