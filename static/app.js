@@ -213,6 +213,14 @@ async function subscribe() {
   }
 }
 
+/** The mosquitto_pub hint names the port this page came from. */
+function fillMqttHint() {
+  const hint = document.getElementById("mqtt-hint");
+  const port = location.port || (location.protocol === "https:" ? "443" : "80");
+  if (hint) hint.textContent = `mosquitto_pub -h ${location.hostname} -p ${port} -t sensor/1/temp -m '{"args":[21.5]}'`;
+}
+fillMqttHint();
+
 /** MQTT sensors publish under sensor/...; the page always listens there (prefix `sensor.`). */
 async function subscribeSensors(s) {
   const note = $("sensor-subscription");
