@@ -339,6 +339,7 @@ impl Node {
                         serializers: ws.serializers.clone(),
                         options: ws.options.clone(),
                         anonymous_role: ws.anonymous_role.clone(),
+                        auth: ws.auth.clone(),
                     });
                     let http = HttpEndpoint {
                         ws_path: Some((ws.path.clone(), ep)),

@@ -64,6 +64,7 @@ fn config(options: WebSocketOptions) -> NodeConfig {
                 ],
                 options,
                 anonymous_role: "anonymous".into(),
+                auth: Default::default(),
             })],
         }],
     }

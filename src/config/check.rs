@@ -979,6 +979,7 @@ impl<'e> Checker<'e> {
         let (anonymous_role, role_path) = anonymous?;
         let transport = WebSocketTransport {
             id,
+            auth: anonymous_only(&anonymous_role),
             endpoint: endpoint?,
             max_connections,
             path: url_path,
@@ -1464,6 +1465,7 @@ impl<'e> Checker<'e> {
         let settings = WebSocketSettings {
             serializers,
             options: options?,
+            auth: anonymous_only(&role),
             anonymous_role: role.clone(),
         };
         Some((settings, (role, role_path)))
@@ -1732,6 +1734,7 @@ impl<'e> Checker<'e> {
             role_path,
         });
         Some(MqttSettings {
+            auth: anonymous_only(&role),
             realm: raw.realm,
             role,
             max_packet_size,
@@ -2450,4 +2453,13 @@ fn describe(value: &Value) -> String {
         Value::Array(_) => "sequence".into(),
         Value::Object(_) => "map".into(),
     }
+}
+
+/// The auth of a transport that allows anonymous access only.
+fn anonymous_only(role: &str) -> std::sync::Arc<crate::config::TransportAuth> {
+    std::sync::Arc::new(crate::config::TransportAuth {
+        anonymous: Some(role.to_owned()),
+        password_file_role: role.to_owned(),
+        ..Default::default()
+    })
 }

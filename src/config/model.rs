@@ -159,9 +159,80 @@ pub struct MqttSettings {
     pub max_keepalive: u16,
     /// `options.payload_mapping` (absent: passthrough for every URI).
     pub payload_mapping: Arc<PayloadMapping>,
+    /// `options.auth` (and `password_file`, `allow_anonymous`): who may connect.
+    pub auth: Arc<TransportAuth>,
     /// Connect deadline: CONNECT must arrive within this time (`options.connect_timeout`, ms,
     /// junction extension, default 10 s).
     pub connect_timeout: Duration,
+}
+
+/// Authentication accepted on one transport (Crossbar's transport `auth`, plus the
+/// mosquitto-style sources for MQTT).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportAuth {
+    /// `anonymous` (role), `None` when anonymous access is off. Without an `auth` block
+    /// anonymous is on with role "anonymous" (Crossbar).
+    pub anonymous: Option<String>,
+    /// `ticket` (static `principals`): authid → (ticket, role).
+    pub ticket: std::collections::BTreeMap<String, TicketPrincipal>,
+    /// `wampcra` (static `users`): authid → user.
+    pub wampcra: std::collections::BTreeMap<String, CraUser>,
+    /// MQTT only: a mosquitto `password_file` (users get `password_file_role`).
+    pub password_file: Option<PathBuf>,
+    /// Role of users authenticated by `password_file`.
+    pub password_file_role: String,
+}
+
+impl Default for TransportAuth {
+    fn default() -> Self {
+        Self {
+            anonymous: Some("anonymous".into()),
+            ticket: Default::default(),
+            wampcra: Default::default(),
+            password_file: None,
+            password_file_role: "anonymous".into(),
+        }
+    }
+}
+
+/// A `ticket` principal.
+#[derive(Clone, PartialEq)]
+pub struct TicketPrincipal {
+    /// The ticket (secret; never logged).
+    pub ticket: String,
+    /// Role granted.
+    pub role: String,
+}
+
+impl std::fmt::Debug for TicketPrincipal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketPrincipal")
+            .field("ticket", &"<secret>")
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// A `wampcra` user.
+#[derive(Clone, PartialEq)]
+pub struct CraUser {
+    /// The secret (never logged).
+    pub secret: String,
+    /// Role granted.
+    pub role: String,
+    /// Salted secrets: (salt, iterations, keylen) for PBKDF2-HMAC-SHA256 (Autobahn's
+    /// `derive_key`).
+    pub salt: Option<(String, u32, u32)>,
+}
+
+impl std::fmt::Debug for CraUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CraUser")
+            .field("secret", &"<secret>")
+            .field("role", &self.role)
+            .field("salt", &self.salt)
+            .finish()
+    }
 }
 
 /// How payloads cross between MQTT and WAMP for URIs under one prefix (`payload_mapping`).
@@ -222,6 +293,7 @@ impl Default for MqttSettings {
             max_keepalive: 65535,
             connect_timeout: Duration::from_secs(10),
             payload_mapping: Arc::new(PayloadMapping::passthrough()),
+            auth: Arc::new(TransportAuth::default()),
         }
     }
 }
@@ -327,6 +399,8 @@ pub struct RawSocketSettings {
     pub max_message_size: usize,
     /// Role of anonymous sessions (`auth.anonymous.role`, default "anonymous").
     pub anonymous_role: String,
+    /// `auth`: every method this transport accepts (`anonymous` mirrors `anonymous_role`).
+    pub auth: Arc<TransportAuth>,
     /// `options.open_handshake_timeout` (ms; default 10 s): handshake + HELLO deadline.
     pub open_handshake_timeout: Duration,
     /// `options.auto_ping_interval` (ms; junction sends RawSocket PINGs; `None` = off).
@@ -343,6 +417,7 @@ impl Default for RawSocketSettings {
             serializers: Serializer::ALL.to_vec(),
             max_message_size: 1 << 24,
             anonymous_role: "anonymous".into(),
+            auth: Arc::new(TransportAuth::default()),
             open_handshake_timeout: Duration::from_secs(10),
             auto_ping_interval: None,
             auto_ping_timeout: None,
@@ -373,6 +448,8 @@ pub struct WebSocketSettings {
     pub options: WebSocketOptions,
     /// Role of anonymous sessions.
     pub anonymous_role: String,
+    /// `auth`: every method this path accepts (`anonymous` mirrors `anonymous_role`).
+    pub auth: Arc<TransportAuth>,
 }
 
 /// One service of a web path map.
@@ -478,6 +555,8 @@ pub struct WebSocketTransport {
     /// `"anonymous"` when there is no `auth` or no `role` (Crossbar's default). Always a role of
     /// a realm of the same worker.
     pub anonymous_role: String,
+    /// `auth`: every method this transport accepts (`anonymous` mirrors `anonymous_role`).
+    pub auth: Arc<TransportAuth>,
 }
 
 /// A TCP listening endpoint.

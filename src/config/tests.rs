@@ -147,6 +147,11 @@ fn default_config_parses() {
             serializers: Serializer::ALL.to_vec(),
             options: WebSocketOptions::default(),
             anonymous_role: "anonymous".into(),
+            auth: std::sync::Arc::new(TransportAuth {
+                anonymous: Some("anonymous".into()),
+                password_file_role: "anonymous".into(),
+                ..Default::default()
+            }),
         }
     );
     let paths = uni.web.as_ref().expect("web paths");
@@ -1077,6 +1082,11 @@ fn rawsocket_transport_parses() {
             serializers: vec![Serializer::Cbor, Serializer::Json],
             max_message_size: 65536,
             anonymous_role: "anonymous".into(),
+            auth: std::sync::Arc::new(TransportAuth {
+                anonymous: Some("anonymous".into()),
+                password_file_role: "anonymous".into(),
+                ..Default::default()
+            }),
             open_handshake_timeout: Duration::from_secs(2),
             auto_ping_interval: Some(Duration::from_secs(10)),
             auto_ping_timeout: None,
@@ -1332,6 +1342,11 @@ fn web_transport_parses() {
                 ..WebSocketOptions::default()
             },
             anonymous_role: "anonymous".into(),
+            auth: std::sync::Arc::new(TransportAuth {
+                anonymous: Some("anonymous".into()),
+                password_file_role: "anonymous".into(),
+                ..Default::default()
+            }),
         })
     );
 }
@@ -2172,6 +2187,11 @@ fn mqtt_transport_options_are_honoured() {
     assert_eq!(
         transport.settings,
         MqttSettings {
+            auth: std::sync::Arc::new(TransportAuth {
+                anonymous: Some("device".into()),
+                password_file_role: "device".into(),
+                ..Default::default()
+            }),
             realm: "realm1".into(),
             role: "device".into(),
             max_packet_size: 268_435_455,
@@ -2446,6 +2466,11 @@ fn universal_mqtt() {
         Some(MqttSettings {
             role: "device".into(),
             max_inflight: 5,
+            auth: std::sync::Arc::new(TransportAuth {
+                anonymous: Some("device".into()),
+                password_file_role: "device".into(),
+                ..Default::default()
+            }),
             ..MqttSettings::default()
         })
     );

@@ -722,6 +722,7 @@ mod tests {
             serializers: Vec::new(),
             options: Default::default(),
             anonymous_role: "anonymous".into(),
+            auth: Default::default(),
         }
     }
 
