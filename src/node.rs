@@ -164,6 +164,7 @@ impl Ctx {
             session: SessionConfig {
                 realms: self.realms.clone(),
                 anonymous_role: s.anonymous_role.as_str().into(),
+                auth: s.auth.clone(),
                 outbox_messages: s.options.outbox_messages,
             },
         })
@@ -175,6 +176,7 @@ impl Ctx {
             session: SessionConfig {
                 realms: self.realms.clone(),
                 anonymous_role: s.anonymous_role.as_str().into(),
+                auth: s.auth.clone(),
                 outbox_messages: s.outbox_messages,
             },
         })

@@ -82,6 +82,7 @@ impl Server {
         let ep = Arc::new(RawSocketEndpoint {
             settings,
             session: SessionConfig {
+                auth: Default::default(),
                 realms: Arc::new(realms),
                 anonymous_role: "anonymous".into(),
                 outbox_messages: 64,

@@ -179,9 +179,14 @@ pub enum Message {
         options: Dict,
         payload: Payload,
     },
-    /// CHALLENGE/AUTHENTICATE: parsed so that they get a precise error, not supported yet.
-    Auth {
-        code: u64,
+    /// CHALLENGE (router → client) and AUTHENTICATE (client → router).
+    Challenge {
+        method: String,
+        extra: Dict,
+    },
+    Authenticate {
+        signature: String,
+        extra: Dict,
     },
 }
 
@@ -335,7 +340,14 @@ impl Message {
                 details: f.dict()?,
                 reason: f.string()?,
             },
-            c::CHALLENGE | c::AUTHENTICATE => Message::Auth { code },
+            c::CHALLENGE => Message::Challenge {
+                method: f.string()?,
+                extra: f.dict()?,
+            },
+            c::AUTHENTICATE => Message::Authenticate {
+                signature: f.string()?,
+                extra: f.dict()?,
+            },
             c::ERROR => Message::Error {
                 request_type: f.int()?,
                 request: f.id()?,
@@ -448,7 +460,8 @@ impl Message {
             Message::Invocation { .. } => c::INVOCATION,
             Message::Interrupt { .. } => c::INTERRUPT,
             Message::Yield { .. } => c::YIELD,
-            Message::Auth { code } => *code,
+            Message::Challenge { .. } => c::CHALLENGE,
+            Message::Authenticate { .. } => c::AUTHENTICATE,
         }
     }
 
@@ -563,7 +576,8 @@ impl Message {
                 l.extend([id(*request), d(options)]);
                 payload.push_to(&mut l);
             }
-            Message::Auth { .. } => {}
+            Message::Challenge { method, extra } => l.extend([s(method), d(extra)]),
+            Message::Authenticate { signature, extra } => l.extend([s(signature), d(extra)]),
         }
         Value::List(l)
     }

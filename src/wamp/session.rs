@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
-use crate::config::MatchPolicy;
+use crate::config::{MatchPolicy, TransportAuth};
 use crate::router::authz::{Action, Grant};
 use crate::router::{
     CallRequest, InvokePolicy, Outgoing, PublishRequest, RealmCmd, RealmHandle, SessionId,
@@ -48,6 +48,8 @@ pub struct SessionConfig {
     pub realms: Arc<RealmMap>,
     /// Role given to anonymous sessions.
     pub anonymous_role: Arc<str>,
+    /// Authentication methods this transport accepts.
+    pub auth: Arc<TransportAuth>,
     /// Outbox capacity (messages).
     pub outbox_messages: usize,
 }
@@ -66,12 +68,86 @@ pub enum Flow {
 #[derive(Debug)]
 enum State {
     Hello,
+    /// CHALLENGE sent; waiting for AUTHENTICATE.
+    Challenged(Box<Pending>),
     Established {
         realm: RealmHandle,
         id: SessionId,
         authrole: String,
     },
     Closed,
+}
+
+/// A session between CHALLENGE and AUTHENTICATE.
+#[derive(Debug)]
+struct Pending {
+    realm: RealmHandle,
+    authid: String,
+    method: &'static str,
+    /// The role on success; `None` when the authid is unknown (the answer is checked anyway, so
+    /// unknown and known users take the same path).
+    role: Option<String>,
+    /// What AUTHENTICATE.Signature must be.
+    expected: String,
+    callee_cancels: bool,
+}
+
+/// Failed authentications since start (all transports).
+pub static AUTH_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// How long a failed authentication waits before its ABORT (slows down guessing).
+const FAILED_AUTH_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Constant-time comparison of secrets.
+fn secret_eq(a: &[u8], b: &[u8]) -> bool {
+    #[allow(deprecated)]
+    ring::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+/// Autobahn's `derive_key`: base64(PBKDF2-HMAC-SHA256(secret, salt, iterations, keylen)).
+fn derive_key(secret: &str, salt: &str, iterations: u32, keylen: u32) -> String {
+    use base64::Engine;
+    let mut out = vec![0u8; keylen.clamp(1, 1024) as usize];
+    let iterations = std::num::NonZeroU32::new(iterations.max(1)).expect("max(1) is non-zero");
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations,
+        salt.as_bytes(),
+        secret.as_bytes(),
+        &mut out,
+    );
+    base64::engine::general_purpose::STANDARD.encode(out)
+}
+
+/// WAMP-CRA signature: base64(HMAC-SHA256(key, challenge)).
+fn cra_sign(key: &[u8], challenge: &str) -> String {
+    use base64::Engine;
+    let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    base64::engine::general_purpose::STANDARD
+        .encode(ring::hmac::sign(&k, challenge.as_bytes()).as_ref())
+}
+
+/// UTC time as ISO 8601 (for the WAMP-CRA challenge).
+fn iso_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// One connection's WAMP session.
@@ -244,6 +320,13 @@ impl WampSession {
                     self.protocol_violation(&why, out).await
                 }
             },
+            State::Challenged(_) => match msg {
+                Message::Authenticate { signature, .. } => self.authenticate(signature, out).await,
+                other => {
+                    let why = format!("expected AUTHENTICATE, got message type {}", other.code());
+                    self.protocol_violation(&why, out).await
+                }
+            },
             State::Established { .. } => self.established(msg, out).await,
             State::Closed => Flow::Close,
         }
@@ -266,32 +349,6 @@ impl WampSession {
                     .await
             }
         };
-        if let Some(methods) = details.get("authmethods") {
-            let ok = methods
-                .as_list()
-                .is_some_and(|l| l.iter().any(|m| m.as_str() == Some("anonymous")));
-            if !ok {
-                self.state = State::Closed;
-                return abort(
-                    out,
-                    reason::NO_AUTH_METHOD,
-                    "this transport offers anonymous authentication only",
-                );
-            }
-        }
-        let authrole = self.cfg.anonymous_role.to_string();
-        if !realm.authz.has_role(&authrole) {
-            self.state = State::Closed;
-            return abort(
-                out,
-                reason::NO_SUCH_ROLE,
-                &format!("realm has no role {authrole:?}"),
-            );
-        }
-        let authid = match details.get("authid").and_then(Value::as_str) {
-            Some(a) if !a.is_empty() => a.to_owned(),
-            _ => random_authid(),
-        };
         let callee_cancels = roles
             .get("callee")
             .and_then(|c| {
@@ -302,6 +359,158 @@ impl WampSession {
                     .as_bool()
             })
             .unwrap_or(false);
+        let requested_authid = details
+            .get("authid")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty());
+        let methods: Vec<&str> = match details.get("authmethods") {
+            None => vec!["anonymous"],
+            Some(v) => v
+                .as_list()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect(),
+        };
+        let auth = self.cfg.auth.clone();
+        for method in methods {
+            match method {
+                "anonymous" => {
+                    if let Some(role) = &auth.anonymous {
+                        let authid = requested_authid.map_or_else(random_authid, str::to_owned);
+                        return self
+                            .join(
+                                realm,
+                                authid,
+                                role.clone(),
+                                "anonymous",
+                                callee_cancels,
+                                out,
+                            )
+                            .await;
+                    }
+                }
+                "ticket" if !auth.ticket.is_empty() => {
+                    let authid = requested_authid.unwrap_or_default().to_owned();
+                    let principal = auth.ticket.get(&authid);
+                    let pending = Pending {
+                        realm,
+                        method: "ticket",
+                        role: principal.map(|p| p.role.clone()),
+                        expected: principal.map_or_else(random_authid, |p| p.ticket.clone()),
+                        authid,
+                        callee_cancels,
+                    };
+                    self.state = State::Challenged(Box::new(pending));
+                    out.push(Message::Challenge {
+                        method: "ticket".into(),
+                        extra: Dict::new(),
+                    });
+                    return Flow::Continue;
+                }
+                "wampcra" if !auth.wampcra.is_empty() => {
+                    let authid = requested_authid.unwrap_or_default().to_owned();
+                    let user = auth.wampcra.get(&authid);
+                    let role = user.map(|u| u.role.clone());
+                    let challenge = Value::Dict(dict([
+                        ("authid", Value::from(authid.as_str())),
+                        ("authrole", Value::from(role.clone().unwrap_or_default())),
+                        ("authmethod", Value::from("wampcra")),
+                        ("authprovider", Value::from("static")),
+                        ("session", Value::from(crate::router::realm::random_id())),
+                        ("nonce", Value::from(random_authid())),
+                        ("timestamp", Value::from(iso_now())),
+                    ]));
+                    let challenge = String::from_utf8(
+                        crate::wire::Serializer::Json
+                            .encode_to_bytes(&challenge)
+                            .to_vec(),
+                    )
+                    .unwrap_or_default();
+                    let mut extra = dict([("challenge", Value::from(challenge.as_str()))]);
+                    let expected = match user {
+                        Some(u) => {
+                            let key = match &u.salt {
+                                Some((salt, iterations, keylen)) => {
+                                    extra.insert("salt".into(), Value::from(salt.as_str()));
+                                    extra.insert(
+                                        "iterations".into(),
+                                        Value::from(u64::from(*iterations)),
+                                    );
+                                    extra.insert("keylen".into(), Value::from(u64::from(*keylen)));
+                                    derive_key(&u.secret, salt, *iterations, *keylen)
+                                }
+                                None => u.secret.clone(),
+                            };
+                            cra_sign(key.as_bytes(), &challenge)
+                        }
+                        None => cra_sign(random_authid().as_bytes(), &challenge),
+                    };
+                    let pending = Pending {
+                        realm,
+                        method: "wampcra",
+                        role,
+                        expected,
+                        authid,
+                        callee_cancels,
+                    };
+                    self.state = State::Challenged(Box::new(pending));
+                    out.push(Message::Challenge {
+                        method: "wampcra".into(),
+                        extra,
+                    });
+                    return Flow::Continue;
+                }
+                _ => {}
+            }
+        }
+        self.state = State::Closed;
+        abort(
+            out,
+            reason::NO_AUTH_METHOD,
+            "none of the offered authmethods is accepted by this transport",
+        )
+    }
+
+    /// AUTHENTICATE after our CHALLENGE.
+    async fn authenticate(&mut self, signature: String, out: &mut Vec<Message>) -> Flow {
+        let State::Challenged(p) = std::mem::replace(&mut self.state, State::Closed) else {
+            return Flow::Close;
+        };
+        let ok = secret_eq(signature.as_bytes(), p.expected.as_bytes());
+        match (ok, p.role) {
+            (true, Some(role)) => {
+                let (realm, authid, method, cc) = (p.realm, p.authid, p.method, p.callee_cancels);
+                self.join(realm, authid, role, method, cc, out).await
+            }
+            _ => {
+                AUTH_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                debug!(authid = %p.authid, method = p.method, "authentication failed");
+                tokio::time::sleep(FAILED_AUTH_DELAY).await;
+                abort(out, reason::NOT_AUTHORIZED, "authentication failed")
+            }
+        }
+    }
+
+    /// Joins the realm as `authid`/`authrole` and answers WELCOME.
+    async fn join(
+        &mut self,
+        realm: RealmHandle,
+        authid: String,
+        authrole: String,
+        authmethod: &'static str,
+        callee_cancels: bool,
+        out: &mut Vec<Message>,
+    ) -> Flow {
+        let realm_name = realm.name.to_string();
+        if !realm.authz.has_role(&authrole) {
+            self.state = State::Closed;
+            return abort(
+                out,
+                reason::NO_SUCH_ROLE,
+                &format!("realm has no role {authrole:?}"),
+            );
+        }
         let (tx, rx) = mpsc::channel(self.cfg.outbox_messages);
         let (rtx, rrx) = oneshot::channel();
         let info = SessionInfo {
@@ -332,7 +541,7 @@ impl WampSession {
             ("realm", Value::from(realm_name.as_str())),
             ("authid", Value::from(authid)),
             ("authrole", Value::from(authrole.as_str())),
-            ("authmethod", Value::from("anonymous")),
+            ("authmethod", Value::from(authmethod)),
             ("authprovider", Value::from("static")),
             (
                 "roles",
