@@ -188,9 +188,23 @@ impl Ctx {
             .get(&s.realm)
             .cloned()
             .expect("config validation checks that the MQTT realm exists in the worker");
+        // The config check loaded this file already; a failure now (it changed since) is logged
+        // and leaves password authentication closed rather than open.
+        let password_file = s.auth.password_file.as_ref().and_then(|path| {
+            match crate::auth::mosquitto::PasswordFile::load(path) {
+                Ok(pf) => Some(Arc::new(pf)),
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "cannot load the MQTT password_file");
+                    crate::auth::mosquitto::PasswordFile::parse("")
+                        .ok()
+                        .map(Arc::new)
+                }
+            }
+        });
         Arc::new(MqttEndpoint {
             settings: Arc::new(s.clone()),
             realm,
+            password_file,
         })
     }
 

@@ -39,6 +39,74 @@ pub struct MqttEndpoint {
     pub settings: Arc<MqttSettings>,
     /// The realm MQTT clients join (`options.realm`).
     pub realm: RealmHandle,
+    /// `options.password_file`, loaded at start.
+    pub password_file: Option<Arc<crate::auth::mosquitto::PasswordFile>>,
+}
+
+/// Failed MQTT authentications since start.
+pub static MQTT_AUTH_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Denied MQTT publications since start (dropped; QoS 1/2 still acknowledged, as mosquitto).
+pub static MQTT_DENIED_PUBLISHES: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+/// How long a failed MQTT authentication waits before its CONNACK.
+const FAILED_AUTH_DELAY: Duration = Duration::from_millis(500);
+
+/// The WAMP URI form of an MQTT topic or filter, for permission checks: levels become URI
+/// components, `+` an empty (wildcard) component and a trailing `#` a prefix (`a/#` → `a.`).
+pub fn permission_uri(topic: &str) -> String {
+    let mut levels: Vec<&str> = topic.split('/').collect();
+    let rest = levels.last() == Some(&"#");
+    if rest {
+        levels.pop();
+    }
+    let mut uri: String = levels
+        .iter()
+        .map(|l| if *l == "+" { "" } else { l })
+        .collect::<Vec<_>>()
+        .join(".");
+    if rest && !uri.is_empty() {
+        uri.push('.');
+    }
+    uri
+}
+
+/// Topics and filters deeper than the index allows are refused like denied ones.
+fn too_deep(topic: &str) -> bool {
+    topic.split('/').count() > crate::router::index::MAX_TOPIC_LEVELS
+}
+
+/// Who a CONNECT authenticates as: (authid, authrole), or the CONNACK refusal code.
+fn authenticate(
+    ep: &MqttEndpoint,
+    client_id: &str,
+    username: Option<&str>,
+    password: Option<&[u8]>,
+) -> Result<(String, String), ConnectReturnCode> {
+    let auth = &ep.settings.auth;
+    let has_credentials_source = !auth.ticket.is_empty() || ep.password_file.is_some();
+    match (username, password) {
+        (Some(user), Some(pass)) if has_credentials_source => {
+            if let Some(p) = auth.ticket.get(user) {
+                #[allow(deprecated)]
+                let ok =
+                    ring::constant_time::verify_slices_are_equal(p.ticket.as_bytes(), pass).is_ok();
+                if ok {
+                    return Ok((user.to_owned(), p.role.clone()));
+                }
+            } else if let Some(pf) = &ep.password_file {
+                if pf.verify(user, pass) {
+                    return Ok((user.to_owned(), auth.password_file_role.clone()));
+                }
+            }
+            Err(ConnectReturnCode::BadCredentials)
+        }
+        (Some(_), _) if has_credentials_source => Err(ConnectReturnCode::BadCredentials),
+        // No credential source: like mosquitto with allow_anonymous, a username is just a name.
+        (user, _) => match &auth.anonymous {
+            Some(role) => Ok((user.unwrap_or(client_id).to_owned(), role.clone())),
+            None => Err(ConnectReturnCode::NotAuthorized),
+        },
+    }
 }
 
 /// Why an MQTT connection ended.
@@ -172,6 +240,16 @@ where
             return;
         }
     };
+    if connect.will.as_ref().is_some_and(|w| too_deep(&w.topic)) {
+        debug!("will topic has too many levels: refused");
+        let _ = framed
+            .send(Packet::ConnAck {
+                session_present: false,
+                code: ConnectReturnCode::IdentifierRejected,
+            })
+            .await;
+        return;
+    }
     let refuse = |code| Packet::ConnAck {
         session_present: false,
         code,
@@ -199,14 +277,29 @@ where
             .await;
         return;
     }
+    let (authid, authrole) = match authenticate(
+        &ep,
+        &client_id,
+        connect.username.as_deref(),
+        connect.password.as_deref(),
+    ) {
+        Ok(who) => who,
+        Err(code) => {
+            MQTT_AUTH_FAILURES.fetch_add(1, Ordering::Relaxed);
+            debug!(%client_id, user = connect.username.as_deref().unwrap_or(""), ?code, "mqtt authentication failed");
+            tokio::time::sleep(FAILED_AUTH_DELAY).await;
+            let _ = framed.send(refuse(code)).await;
+            return;
+        }
+    };
+    if !ep.realm.authz.has_role(&authrole) {
+        let _ = framed.send(refuse(ConnectReturnCode::NotAuthorized)).await;
+        return;
+    }
     tracing::Span::current().record("realm", &*ep.realm.name);
     let capacity = ep.settings.max_inflight * 2 + 1024;
     let (tx, mut rx) = mpsc::channel(capacity);
     let (rtx, rrx) = oneshot::channel();
-    let authid = connect
-        .username
-        .clone()
-        .unwrap_or_else(|| client_id.clone());
     let req = MqttConnect {
         client_id: client_id.clone(),
         clean: connect.clean_session,
@@ -290,6 +383,22 @@ where
                 }
                 trace!(packet = pkt.name(), "received");
                 let cmd = match pkt {
+                    Packet::Publish(p) if too_deep(&p.topic) || p.topic.starts_with("$SYS/") || !ep.realm.authz.grant(&authrole, &permission_uri(&p.topic)).allow.publish => {
+                        // Denied: dropped and counted; QoS 1/2 are still acknowledged (mosquitto).
+                        MQTT_DENIED_PUBLISHES.fetch_add(1, Ordering::Relaxed);
+                        debug!(topic = %p.topic, "mqtt publish denied");
+                        let ack = match p.qos {
+                            super::QoS::AtMostOnce => None,
+                            super::QoS::AtLeastOnce => Some(Packet::PubAck(p.pkid)),
+                            super::QoS::ExactlyOnce => Some(Packet::PubRec(p.pkid)),
+                        };
+                        if let Some(ack) = ack {
+                            if let Err(e) = framed.send(ack).await {
+                                break End::Write(e);
+                            }
+                        }
+                        continue;
+                    }
                     Packet::Publish(p) => RealmCmd::MqttPublish {
                         session,
                         topic: p.topic,
@@ -302,7 +411,19 @@ where
                     Packet::PubRec(id) => RealmCmd::MqttAck { session, kind: MqttAck::PubRec, pkid: id },
                     Packet::PubRel(id) => RealmCmd::MqttAck { session, kind: MqttAck::PubRel, pkid: id },
                     Packet::PubComp(id) => RealmCmd::MqttAck { session, kind: MqttAck::PubComp, pkid: id },
-                    Packet::Subscribe { pkid, filters } => RealmCmd::MqttSubscribe { session, pkid, filters },
+                    Packet::Subscribe { pkid, filters } => {
+                        let filters = filters
+                            .into_iter()
+                            .map(|(f, q)| {
+                                let ok = !too_deep(&f) && ep.realm.authz.grant(&authrole, &permission_uri(&f)).allow.subscribe;
+                                if !ok {
+                                    debug!(filter = %f, "mqtt subscribe denied");
+                                }
+                                (f, ok.then_some(q))
+                            })
+                            .collect();
+                        RealmCmd::MqttSubscribe { session, pkid, filters }
+                    }
                     Packet::Unsubscribe { pkid, filters } => RealmCmd::MqttUnsubscribe { session, pkid, filters },
                     Packet::PingReq => {
                         if let Err(e) = framed.send(Packet::PingResp).await {

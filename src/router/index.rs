@@ -9,6 +9,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+/// The most levels a topic or pattern may have. The trie recurses once per level, so peers
+/// must not choose the depth: protocol edges refuse deeper topics (WAMP `invalid_uri`, MQTT
+/// SUBACK 0x80 / dropped publish) and matching returns nothing for them.
+pub const MAX_TOPIC_LEVELS: usize = 64;
+
 /// One level of a level pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Level {
@@ -225,7 +230,7 @@ impl<T: Copy> TopicIndex<T> {
     /// given as levels (an MQTT topic split on `/`). Exact and prefix patterns are WAMP URI
     /// strings and are not consulted.
     pub fn matches_levels(&self, levels: &[&str], mut out: impl FnMut(T)) {
-        if !self.tree.is_empty() {
+        if !self.tree.is_empty() && levels.len() <= MAX_TOPIC_LEVELS {
             self.tree.walk(levels, true, &mut out);
         }
     }
@@ -251,7 +256,7 @@ impl<T: Copy> TopicIndex<T> {
                     *slot = l;
                 }
                 self.tree.walk(&levels[..n], true, &mut out);
-            } else {
+            } else if n <= MAX_TOPIC_LEVELS {
                 let v: Vec<&str> = topic.split('.').collect();
                 self.tree.walk(&v, true, &mut out);
             }

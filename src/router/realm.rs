@@ -227,8 +227,8 @@ pub enum RealmCmd {
         session: SessionId,
         /// Packet id.
         pkid: u16,
-        /// Filters with requested QoS.
-        filters: Vec<(String, crate::mqtt::QoS)>,
+        /// Filters with requested QoS, `None` where the client's role may not subscribe.
+        filters: Vec<(String, Option<crate::mqtt::QoS>)>,
     },
     /// UNSUBSCRIBE.
     MqttUnsubscribe {
@@ -1308,14 +1308,7 @@ pub async fn run_realm(
         tokio::select! {
             biased;
             () = stop.cancelled() => break,
-            n = rx.recv_many(&mut batch, 64) => {
-                if n == 0 { break; }
-                for cmd in batch.drain(..) {
-                    core.handle(cmd);
-                }
-                // One durable write for the batch, then the packets it produced.
-                core.mqtt_flush();
-            }
+            // Before the queue, so that a realm under constant load still does its housekeeping.
             _ = tick.tick() => {
                 let now = tokio::time::Instant::now();
                 let sys = next_sys.is_some_and(|t| now >= t);
@@ -1324,6 +1317,14 @@ pub async fn run_realm(
                 }
                 core.codec_timeouts();
                 core.mqtt_tick(sys);
+            }
+            n = rx.recv_many(&mut batch, 64) => {
+                if n == 0 { break; }
+                for cmd in batch.drain(..) {
+                    core.handle(cmd);
+                }
+                // One durable write for the batch, then the packets it produced.
+                core.mqtt_flush();
             }
         }
     }

@@ -21,6 +21,9 @@ pub fn is_valid(uri: &str, policy: MatchPolicy, check: UriCheck) -> bool {
         return policy == MatchPolicy::Prefix;
     }
     let n = uri.split('.').count();
+    if n > crate::router::index::MAX_TOPIC_LEVELS {
+        return false;
+    }
     uri.split('.').enumerate().all(|(i, c)| {
         if c.is_empty() {
             match policy {

@@ -51,7 +51,9 @@ pub(super) fn mqtt_to_uri(topic: &str, check: crate::config::UriCheck) -> Option
 
 /// Whether a WAMP URI has an MQTT topic form (loose URIs may hold `/`, `+` or `#`).
 fn uri_is_mqtt_topic(uri: &str) -> bool {
-    !uri.contains(['/', '+', '#']) && !uri.starts_with('$')
+    !uri.contains(['/', '+', '#', '\0'])
+        && !uri.starts_with('$')
+        && uri.len() <= crate::mqtt::MAX_STRING_LEN
 }
 
 /// The MQTT topic of a WAMP URI.

@@ -427,10 +427,11 @@ impl RealmCore {
                 debug!(realm = %self.name, client_id = %req.client_id, "client id takeover");
                 self.mqtt_detach_conn(key, old, false);
             }
-            if req.clean || self.mqtt.clients.get(&key).is_some_and(|c| c.clean) {
-                self.mqtt_forget(key);
-            } else {
-                present = true;
+            // The takeover may already have removed a clean session: look again.
+            match self.mqtt.clients.get(&key).map(|c| c.clean) {
+                Some(false) if !req.clean => present = true,
+                Some(_) => self.mqtt_forget(key),
+                None => {}
             }
         }
         let key = match self.mqtt.by_id.get(&req.client_id) {
@@ -468,9 +469,11 @@ impl RealmCore {
         self.mqtt_persist_session(key);
         // Redeliver what was in flight (DUP), then send queued messages.
         let c = self.mqtt.clients.get(&key).expect("present");
-        let redeliver: Vec<MqttOut> = c
-            .inflight
-            .iter()
+        // In the order they were first sent (packet ids wrap around).
+        let mut inflight: Vec<(&u16, &Pending)> = c.inflight.iter().collect();
+        inflight.sort_by_key(|(_, p)| p.seq);
+        let redeliver: Vec<MqttOut> = inflight
+            .into_iter()
             .map(|(pkid, p)| {
                 if p.pubrel {
                     MqttOut::PubRel(*pkid)
@@ -840,22 +843,28 @@ impl RealmCore {
         &mut self,
         session: SessionId,
         pkid: u16,
-        filters: Vec<(String, QoS)>,
+        filters: Vec<(String, Option<QoS>)>,
     ) {
         let Some(&key) = self.mqtt.by_session.get(&session) else {
             return;
         };
         let mut codes = Vec::with_capacity(filters.len());
         for (f, q) in &filters {
-            self.mqtt_attach_filter(key, f, *q);
-            codes.push(SubAckCode::Success(*q));
+            match q {
+                Some(q) => {
+                    self.mqtt_attach_filter(key, f, *q);
+                    codes.push(SubAckCode::Success(*q));
+                }
+                // Refused by the client's role: SUBACK 0x80 for this filter only.
+                None => codes.push(SubAckCode::Failure),
+            }
         }
         self.mqtt_persist_session(key);
         self.mqtt_push(key, MqttOut::SubAck { pkid, codes });
         let Some((mapping, _)) = self.mqtt_client_mapping(key) else {
             return;
         };
-        for (f, q) in filters {
+        for (f, q) in filters.into_iter().filter_map(|(f, q)| Some((f, q?))) {
             let matching: Vec<Arc<Msg>> = self
                 .mqtt
                 .retained
@@ -904,8 +913,9 @@ impl RealmCore {
         while !self.mqtt.out.is_empty() {
             let out = std::mem::take(&mut self.mqtt.out);
             let mut overflowed: Vec<(u64, SessionId)> = Vec::new();
+            let mut closed: Vec<SessionId> = Vec::new();
             for (key, session, pkt) in out {
-                if overflowed.iter().any(|(_, s)| *s == session) {
+                if overflowed.iter().any(|(_, s)| *s == session) || closed.contains(&session) {
                     continue;
                 }
                 let Some((s, outbox)) = self.mqtt.clients.get(&key).and_then(|c| c.conn.as_ref())
@@ -939,7 +949,11 @@ impl RealmCore {
                             self.mqtt.sent += 1;
                         }
                     }
-                    Err(_) => overflowed.push((key, session)),
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                        overflowed.push((key, session));
+                    }
+                    // The connection is ending; its own MqttDisconnect decides about the will.
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => closed.push(session),
                 }
             }
             for (key, session) in overflowed {
@@ -1116,7 +1130,10 @@ mod tests {
         core.handle(RealmCmd::MqttSubscribe {
             session: c.session,
             pkid: 1,
-            filters: filters.iter().map(|(f, q)| ((*f).to_owned(), *q)).collect(),
+            filters: filters
+                .iter()
+                .map(|(f, q)| ((*f).to_owned(), Some(*q)))
+                .collect(),
         });
         core.mqtt_flush();
     }
