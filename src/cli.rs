@@ -1,4 +1,4 @@
-//! The `junction` command line: `start`, `check`, `init`, `version`.
+//! The `junction` command line: `start`, `check`, `init`, `version`, `passwd`.
 //!
 //! Exit codes: 0 success, 64 invalid configuration (as `sysexits` EX_USAGE, like the house
 //! style's `--check-config`), 1 any other failure (e.g. a port already in use).
@@ -51,6 +51,24 @@ enum Command {
     },
     /// Print the version.
     Version,
+    /// Create or change a mosquitto password file, like `mosquitto_passwd`
+    /// (PBKDF2-SHA512 `$7$` entries).
+    Passwd {
+        /// The password file.
+        file: PathBuf,
+        /// The user to add, update or delete.
+        user: String,
+        /// The password; without it, the first line of standard input (which must not be
+        /// a terminal).
+        #[arg(long)]
+        password: Option<String>,
+        /// Create the file with just this user, overwriting an existing file.
+        #[arg(short = 'c')]
+        create: bool,
+        /// Delete the user.
+        #[arg(short = 'D')]
+        delete: bool,
+    },
 }
 
 fn report(errors: &[config::ConfigError]) {
@@ -72,6 +90,13 @@ fn load(cbdir: &Path) -> Result<(Option<NodeConfig>, Vec<config::ConfigError>), 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Passwd {
+            file,
+            user,
+            password,
+            create,
+            delete,
+        } => passwd(&file, &user, password, create, delete),
         Command::Version => {
             println!("junction {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -140,6 +165,68 @@ pub fn main() -> ExitCode {
             rt.block_on(run(cfg))
         }
     }
+}
+
+/// `junction passwd`: exit 0 on success, 1 with a message on stderr otherwise.
+fn passwd(
+    file: &Path,
+    user: &str,
+    password: Option<String>,
+    create: bool,
+    delete: bool,
+) -> ExitCode {
+    use crate::auth::mosquitto::{update_password_file, PasswdChange};
+    let fail = |msg: &dyn std::fmt::Display| {
+        eprintln!("junction passwd: {msg}");
+        ExitCode::FAILURE
+    };
+    if create && delete {
+        return fail(&"-c and -D cannot be used together");
+    }
+    if delete && password.is_some() {
+        return fail(&"-D and --password cannot be used together");
+    }
+    let password = match (delete, password) {
+        (true, _) => None,
+        (false, Some(p)) => Some(p.into_bytes()),
+        (false, None) => match read_password_from_stdin() {
+            Ok(p) => Some(p),
+            Err(e) => return fail(&e),
+        },
+    };
+    let change = match (&password, create) {
+        (None, _) => PasswdChange::Delete,
+        (Some(p), true) => PasswdChange::Create { password: p },
+        (Some(p), false) => PasswdChange::Set { password: p },
+    };
+    match update_password_file(file, user, change) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// The first line of standard input, without its line ending.
+fn read_password_from_stdin() -> Result<Vec<u8>, String> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err("no password: give --password or pipe it on standard input".into());
+    }
+    let mut line = Vec::new();
+    let n = stdin
+        .lock()
+        .read_until(b'\n', &mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    if n == 0 {
+        return Err("no password on standard input".into());
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    Ok(line)
 }
 
 fn init_tracing(level: &str) {

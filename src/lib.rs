@@ -10,6 +10,7 @@
 //! - `node`: starts realms and listeners, runs the shutdown sequence.
 //! - `cli`: the `junction` command line.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod mqtt;
