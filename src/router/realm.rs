@@ -882,13 +882,16 @@ impl RealmCore {
         }
         trace!(realm = %self.name, topic = %req.topic, "published");
         if req.acknowledge {
-            self.send(
-                publisher,
-                Message::Published {
-                    request: req.request,
-                    publication,
-                },
-            );
+            let ack = Message::Published {
+                request: req.request,
+                publication,
+            };
+            if self.mqtt_has_pending_writes() {
+                // The publication reached persistent MQTT sessions: acknowledge once stored.
+                self.mqtt_defer_wamp_ack(publisher, ack);
+            } else {
+                self.send(publisher, ack);
+            }
         }
     }
 

@@ -72,6 +72,13 @@ async function startSampleNode() {
   const universal = config.workers[0].transports.find((t) => t.type === "universal");
   assert.ok(universal, "node-config/config.json has a universal transport");
   universal.endpoint = { ...universal.endpoint, port, interface: "127.0.0.1" };
+  // Other TCP transports of the sample (the authenticated example) get free ports of their own.
+  for (const t of config.workers[0].transports) {
+    if (t !== universal && t.endpoint?.type === "tcp") {
+      t.endpoint = { ...t.endpoint, port: await freePort(), interface: "127.0.0.1" };
+      if (t.url) t.url = `ws://127.0.0.1:${t.endpoint.port}/ws`;
+    }
+  }
   const root = universal.web.paths["/"];
   assert.equal(root.type, "static");
   root.directory = path.resolve(REPO, "node-config", root.directory);

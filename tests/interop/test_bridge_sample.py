@@ -31,12 +31,18 @@ def tool(name):
 
 def sample_config(port):
     cfg = json.loads((REPO / "node-config" / "config.json").read_text())
+    first = True
     for worker in cfg["workers"]:
         for t in worker.get("transports", []):
             ep = t.get("endpoint", {})
             if ep.get("type") == "tcp":
-                ep["port"] = port
+                # The first TCP transport gets `port`; others (the authenticated example) a
+                # free port of their own.
+                ep["port"] = port if first else free_port()
                 ep["interface"] = "127.0.0.1"
+                if "url" in t:
+                    t["url"] = f"ws://127.0.0.1:{ep['port']}/ws"
+                first = False
             for path in t.get("web", {}).get("paths", {}).values():
                 if path.get("type") == "static":
                     path["directory"] = str(REPO / "static")

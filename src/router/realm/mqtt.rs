@@ -248,6 +248,11 @@ pub(super) struct MqttState {
     ops: Vec<StoreOp>,
     /// Packets held until the batch's store write is durable.
     out: Vec<(u64, SessionId, MqttOut)>,
+    /// CONNECT answers held the same way.
+    replies: Vec<(u64, oneshot::Sender<MqttConnected>, MqttConnected)>,
+    /// WAMP PUBLISHED answers held the same way (publications that reached persistent MQTT
+    /// sessions).
+    pub(super) wamp_acks: Vec<(SessionId, crate::wamp::Message)>,
     started: Instant,
     pub(super) counters: Arc<MqttCounters>,
     received: u64,
@@ -268,6 +273,8 @@ impl MqttState {
             store,
             ops: Vec::new(),
             out: Vec::new(),
+            replies: Vec::new(),
+            wamp_acks: Vec::new(),
             started: Instant::now(),
             counters: Arc::new(MqttCounters::default()),
             received: 0,
@@ -455,17 +462,12 @@ impl RealmCore {
         self.mqtt.by_session.insert(session, key);
         self.mqtt.connected += 1;
         debug!(realm = %self.name, client_id = %req.client_id, %session, clean = req.clean, present, "mqtt client connected");
-        if req
-            .reply
-            .send(MqttConnected {
-                session,
-                session_present: present,
-            })
-            .is_err()
-        {
-            self.mqtt_detach_conn(key, session, true);
-            return;
-        }
+        // CONNACK waits, like every other answer, until the batch's changes are durable.
+        let connected = MqttConnected {
+            session,
+            session_present: present,
+        };
+        self.mqtt.replies.push((key, req.reply, connected));
         self.mqtt_persist_session(key);
         // Redeliver what was in flight (DUP), then send queued messages.
         let c = self.mqtt.clients.get(&key).expect("present");
@@ -522,6 +524,16 @@ impl RealmCore {
         } else {
             self.mqtt_persist_session(key);
         }
+    }
+
+    /// Whether the current batch has changes that must be stored before answers go out.
+    pub(super) fn mqtt_has_pending_writes(&self) -> bool {
+        self.mqtt.store.is_some() && !self.mqtt.ops.is_empty()
+    }
+
+    /// Holds a WAMP answer until the batch's store write is done.
+    pub(super) fn mqtt_defer_wamp_ack(&mut self, session: SessionId, msg: crate::wamp::Message) {
+        self.mqtt.wamp_acks.push((session, msg));
     }
 
     /// DISCONNECT or connection loss.
@@ -894,21 +906,40 @@ impl RealmCore {
     /// Makes the batch durable, then releases the packets it produced. Connections whose
     /// outbox is full are dropped (their persistent state keeps what was in flight).
     pub(super) fn mqtt_flush(&mut self) {
+        let mut durable = true;
         if !self.mqtt.ops.is_empty() {
             let ops = std::mem::take(&mut self.mqtt.ops);
             if let Some(store) = &self.mqtt.store {
                 if let Err(e) = store.apply(&ops) {
+                    durable = false;
                     self.mqtt.store_failures += 1;
-                    error!(realm = %self.name, error = %e, "MQTT store write failed; acknowledgements of this batch are withheld");
-                    // Without durability, do not acknowledge: drop the acks, keep deliveries.
+                    error!(realm = %self.name, error = %e, "MQTT store write failed; acknowledgements of this batch are withheld and the write is retried");
+                    // Retried in front of the next batch (in-order puts and deletes).
+                    self.mqtt.ops = ops;
+                    // Without durability, do not acknowledge: the clients resend.
                     self.mqtt.out.retain(|(_, _, p)| {
                         !matches!(
                             p,
-                            MqttOut::PubAck(_) | MqttOut::PubRec(_) | MqttOut::PubComp(_)
+                            MqttOut::PubAck(_)
+                                | MqttOut::PubRec(_)
+                                | MqttOut::PubRel(_)
+                                | MqttOut::PubComp(_)
+                                | MqttOut::SubAck { .. }
+                                | MqttOut::UnsubAck(_)
                         )
                     });
                 }
             }
+        }
+        for (key, reply, connected) in std::mem::take(&mut self.mqtt.replies) {
+            let session = connected.session;
+            // Not durable: no answer, the connection refuses the client (server unavailable).
+            if !durable || reply.send(connected).is_err() {
+                self.mqtt_detach_conn(key, session, true);
+            }
+        }
+        for (session, msg) in std::mem::take(&mut self.mqtt.wamp_acks) {
+            self.send(session, msg);
         }
         while !self.mqtt.out.is_empty() {
             let out = std::mem::take(&mut self.mqtt.out);
