@@ -7,17 +7,22 @@
 //! even when their parent failed to deserialize, so one typo does not hide problems elsewhere.
 //!
 //! Each walker returns `Some` only when its subtree added no error; cross-checks that depend on
-//! a subtree (the anonymous role must exist in a realm; the realm and role of MQTT settings
-//! must exist in the worker) are skipped when that subtree already failed, so one mistake is
-//! not reported twice. Warnings (valid but probably unintended: an MQTT `payload_mapping`
-//! without a `""` catch-all) are collected apart and returned with a valid config only.
+//! a subtree (the roles a transport's `auth` hands out must exist in a realm; the realm and roles
+//! of MQTT settings must exist in the worker) are skipped when that subtree already failed, so
+//! one mistake is not reported twice. Warnings (valid but probably unintended: an MQTT
+//! `payload_mapping` without a `""` catch-all, ...) are collected apart and returned with a
+//! valid config only.
+//!
+//! Inside `auth`, nodes that may hold a secret are checked by hand (`secret_object`, `secret`),
+//! so that no message quotes a value there: only JSON types are named.
 //! Node-wide uniqueness (realm names, realm store files, worker ids, TCP and Unix listeners) is
 //! tracked in `Checker` and reported on the later occurrence.
 //!
 //! Relative file system paths (static `directory`, Unix socket `path`, TLS files) are resolved
 //! against the checker's base directory (the node directory, or the current directory for
 //! `parse_json`) and checked where a missing file would only fail later at start-up: static
-//! directories must exist, and TLS files must load (`crate::tls::server_config`).
+//! directories must exist, TLS files must load (`crate::tls::server_config`), and an MQTT
+//! `password_file` must load (`crate::auth::mosquitto::PasswordFile::load`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -31,21 +36,23 @@ use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
 use super::raw::{
-    RawAllow, RawAnonymousStatic, RawController, RawControllerOptions, RawDisclose, RawJson,
-    RawJsonOptions, RawMatch, RawMqtt, RawMqttOptions, RawMqttWebSocket, RawNode, RawNodeInfo,
-    RawPayloadDynamic, RawPayloadNative, RawPayloadPlain, RawPermission, RawRawSocket,
+    RawAllow, RawAnonymousStatic, RawController, RawControllerOptions, RawCraUser, RawDisclose,
+    RawJson, RawJsonOptions, RawMatch, RawMqtt, RawMqttOptions, RawMqttWebSocket, RawNode,
+    RawNodeInfo, RawPayloadDynamic, RawPayloadNative, RawPayloadPlain, RawPermission, RawRawSocket,
     RawRawSocketOptions, RawRealm, RawRealmMqtt, RawRealmOptions, RawRedirect, RawRole, RawRouter,
-    RawStatic, RawStaticOptions, RawTcpEndpoint, RawTls, RawUniversal, RawUniversalMqtt,
-    RawUniversalRawSocket, RawUniversalWeb, RawUnixEndpoint, RawUriCheck, RawWeb, RawWebOptions,
-    RawWebSocket, RawWebSocketOptions, RawWebSocketService, RawWorkerOptions,
+    RawStatic, RawStaticOptions, RawTcpEndpoint, RawTicketPrincipal, RawTicketStatic, RawTls,
+    RawUniversal, RawUniversalMqtt, RawUniversalRawSocket, RawUniversalWeb, RawUnixEndpoint,
+    RawUriCheck, RawWampCraStatic, RawWeb, RawWebOptions, RawWebSocket, RawWebSocketOptions,
+    RawWebSocketService, RawWorkerOptions,
 };
 use super::syntax;
 use super::{
-    Allow, ConfigError, Disclose, Endpoint, IpVersion, MatchPolicy, MqttSettings, MqttTransport,
-    NodeConfig, PayloadFormat, PayloadMapping, Permission, RawSocketSettings, RawSocketTransport,
-    RealmConfig, RealmMqtt, RoleConfig, RouterWorker, StaticService, TcpEndpoint, TlsConfig,
-    TlsVersion, TransportConfig, UniversalTransport, UnixEndpoint, UriCheck, WebPaths, WebService,
-    WebSocketOptions, WebSocketSettings, WebSocketTransport, WebTransport,
+    Allow, ConfigError, CraUser, Disclose, Endpoint, IpVersion, MatchPolicy, MqttSettings,
+    MqttTransport, NodeConfig, PayloadFormat, PayloadMapping, Permission, RawSocketSettings,
+    RawSocketTransport, RealmConfig, RealmMqtt, RoleConfig, RouterWorker, StaticService,
+    TcpEndpoint, TicketPrincipal, TlsConfig, TlsVersion, TransportAuth, TransportConfig,
+    UniversalTransport, UnixEndpoint, UriCheck, WebPaths, WebService, WebSocketOptions,
+    WebSocketSettings, WebSocketTransport, WebTransport,
 };
 use crate::wire::Serializer;
 
@@ -86,8 +93,14 @@ const PAYLOAD_SERIALIZERS: &[&str] = &["json", "cbor", "msgpack", "ubjson"];
 /// The warning for a `payload_mapping` without a `""` key.
 const NO_CATCH_ALL: &str =
     "no \"\" catch-all: URIs that match no key do not cross between MQTT and WAMP";
-/// `options.auth` of an MQTT transport.
-const MQTT_AUTH_UNSUPPORTED: &str = "not supported yet (authentication for MQTT comes later)";
+/// What the anonymous role is for, in "role ... is not defined" errors.
+const ANONYMOUS_PURPOSE: &str = "for anonymous sessions";
+/// `iterations` of a salted WAMP-CRA secret without one (Autobahn's `derive_key` default).
+const DEFAULT_CRA_ITERATIONS: u32 = 1000;
+/// `keylen` of a salted WAMP-CRA secret without one (Autobahn's `derive_key` default).
+const DEFAULT_CRA_KEYLEN: u32 = 32;
+/// Largest WAMP-CRA `keylen` in bytes.
+const MAX_CRA_KEYLEN: u64 = 1024;
 /// Crossbar listening endpoint types junction does not implement yet.
 const UNSUPPORTED_ENDPOINT_TYPES: &[&str] = &["twisted", "onion"];
 /// Web path service types junction implements.
@@ -109,10 +122,10 @@ const UNSUPPORTED_WEB_SERVICES: &[&str] = &[
     "catalog",
     "none",
 ];
+/// Authentication methods junction implements (`wampcra` not for MQTT).
+const AUTH_METHODS: &[&str] = &["anonymous", "ticket", "wampcra"];
 /// Crossbar authentication methods junction does not implement yet.
 const UNSUPPORTED_AUTH_METHODS: &[&str] = &[
-    "ticket",
-    "wampcra",
     "tls",
     "cookie",
     "cryptosign",
@@ -185,17 +198,63 @@ impl fmt::Display for Path {
 /// Looks up environment variables for `"$VAR"` ports (injectable for tests).
 pub(super) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 
-/// An anonymous role a transport uses, with the path to blame when no realm defines it.
-type RoleRef = (String, Path);
+/// A role a transport hands out (to anonymous sessions, to a ticket principal, ...), with the
+/// path to blame when no realm defines it and what it is for (`for anonymous sessions`).
+#[derive(Debug)]
+struct RoleRef {
+    role: String,
+    path: Path,
+    purpose: String,
+}
 
-/// The realm and role of MQTT settings, with the paths to blame when the worker has no such
-/// realm or the realm no such role.
+impl RoleRef {
+    fn new(role: impl Into<String>, path: Path, purpose: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            path,
+            purpose: purpose.into(),
+        }
+    }
+}
+
+/// The realm of MQTT settings and the roles they hand out, with the paths to blame when the
+/// worker has no such realm or the realm no such role.
 #[derive(Debug)]
 struct MqttRef {
     realm: String,
     realm_path: Path,
-    role: String,
-    role_path: Path,
+    roles: Vec<RoleRef>,
+}
+
+/// What an `auth` block says about anonymous access.
+#[derive(Debug, Default)]
+enum Anonymous {
+    /// No `anonymous` method: anonymous access is off.
+    #[default]
+    Off,
+    /// `anonymous` without `role` (the path is the method's, to blame for the default role).
+    DefaultRole(Path),
+    /// `anonymous.role`, with the path of the `role` key.
+    Role(String, Path),
+}
+
+/// A walked `auth` block, before the transport kind decides the defaults.
+#[derive(Debug, Default)]
+struct ParsedAuth {
+    anonymous: Anonymous,
+    ticket: BTreeMap<String, TicketPrincipal>,
+    wampcra: BTreeMap<String, CraUser>,
+    /// The roles of the ticket principals and WAMP-CRA users.
+    roles: Vec<RoleRef>,
+}
+
+/// The `auth` of a WAMP transport or path, with the roles it hands out.
+#[derive(Debug)]
+struct WampAuth {
+    auth: Arc<TransportAuth>,
+    /// The anonymous role, or "anonymous" when anonymous access is off (then unused).
+    anonymous_role: String,
+    roles: Vec<RoleRef>,
 }
 
 /// Autobahn (and so Crossbar) reads a ping interval or timeout of 0 as "off".
@@ -570,16 +629,20 @@ impl<'e> Checker<'e> {
         }
         let mqtt_refs = std::mem::take(&mut self.mqtt_refs);
         if realms_ok {
-            for (role, role_path) in role_refs {
+            for RoleRef {
+                role,
+                path,
+                purpose,
+            } in role_refs
+            {
                 let defined = realms
                     .iter()
                     .any(|r| r.roles.iter().any(|x| x.name == role));
                 if !defined {
                     self.error(
-                        &role_path,
+                        &path,
                         format!(
-                            "role {role:?} (for anonymous sessions) is not defined in any realm \
-                             of this worker"
+                            "role {role:?} ({purpose}) is not defined in any realm of this worker"
                         ),
                     );
                 }
@@ -587,22 +650,28 @@ impl<'e> Checker<'e> {
             for MqttRef {
                 realm,
                 realm_path,
-                role,
-                role_path,
+                roles,
             } in mqtt_refs
             {
-                match realms.iter().find(|r| r.name == realm) {
-                    None => self.error(
+                let Some(r) = realms.iter().find(|r| r.name == realm) else {
+                    self.error(
                         &realm_path,
                         format!("realm {realm:?} (for MQTT clients) is not defined in this worker"),
-                    ),
-                    Some(r) if !r.roles.iter().any(|x| x.name == role) => self.error(
-                        &role_path,
-                        format!(
-                            "role {role:?} (for MQTT clients) is not defined in realm {realm:?}"
-                        ),
-                    ),
-                    Some(_) => {}
+                    );
+                    continue;
+                };
+                for RoleRef {
+                    role,
+                    path,
+                    purpose,
+                } in roles
+                {
+                    if !r.roles.iter().any(|x| x.name == role) {
+                        self.error(
+                            &path,
+                            format!("role {role:?} ({purpose}) is not defined in realm {realm:?}"),
+                        );
+                    }
                 }
             }
         }
@@ -858,10 +927,10 @@ impl<'e> Checker<'e> {
         match self.kind(map, path)? {
             "websocket" => self
                 .websocket(value, map, path, ids)
-                .map(|(ws, role)| (TransportConfig::WebSocket(ws), vec![role])),
+                .map(|(ws, roles)| (TransportConfig::WebSocket(ws), roles)),
             "rawsocket" => self
                 .rawsocket(value, map, path, ids)
-                .map(|(rs, role)| (TransportConfig::RawSocket(rs), vec![role])),
+                .map(|(rs, roles)| (TransportConfig::RawSocket(rs), roles)),
             "web" => self
                 .web(value, map, path, ids)
                 .map(|(web, roles)| (TransportConfig::Web(web), roles)),
@@ -933,13 +1002,53 @@ impl<'e> Checker<'e> {
         Some(endpoint)
     }
 
-    /// The anonymous role of a transport or service with an optional `auth`.
-    fn auth_of(&mut self, map: &Map<String, Value>, path: &Path) -> Option<RoleRef> {
-        match get(map, "auth") {
-            Some(auth) => self.auth(auth, &path.key("auth")),
-            // Crossbar: without `auth`, anonymous access is allowed with role "anonymous".
-            None => Some((DEFAULT_ANONYMOUS_ROLE.to_owned(), path.clone())),
-        }
+    /// The optional `auth` of a WAMP transport or path (WebSocket, RawSocket).
+    fn auth_of(&mut self, map: &Map<String, Value>, path: &Path) -> Option<WampAuth> {
+        let Some(value) = get(map, "auth") else {
+            // Crossbar: without `auth`, anonymous access is allowed with role "anonymous"
+            // (blamed on the transport when no realm defines it).
+            return Some(WampAuth {
+                auth: anonymous_only(DEFAULT_ANONYMOUS_ROLE),
+                anonymous_role: DEFAULT_ANONYMOUS_ROLE.to_owned(),
+                roles: vec![RoleRef::new(
+                    DEFAULT_ANONYMOUS_ROLE,
+                    path.clone(),
+                    ANONYMOUS_PURPOSE,
+                )],
+            });
+        };
+        let parsed = self.auth(value, &path.key("auth"), false)?;
+        let mut roles = Vec::new();
+        let anonymous = match parsed.anonymous {
+            Anonymous::Off => None,
+            Anonymous::DefaultRole(path) => {
+                roles.push(RoleRef::new(
+                    DEFAULT_ANONYMOUS_ROLE,
+                    path,
+                    ANONYMOUS_PURPOSE,
+                ));
+                Some(DEFAULT_ANONYMOUS_ROLE.to_owned())
+            }
+            Anonymous::Role(role, path) => {
+                roles.push(RoleRef::new(role.clone(), path, ANONYMOUS_PURPOSE));
+                Some(role)
+            }
+        };
+        roles.extend(parsed.roles);
+        let anonymous_role = anonymous
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ANONYMOUS_ROLE.to_owned());
+        Some(WampAuth {
+            auth: Arc::new(TransportAuth {
+                anonymous,
+                ticket: parsed.ticket,
+                wampcra: parsed.wampcra,
+                password_file: None,
+                password_file_role: anonymous_role.clone(),
+            }),
+            anonymous_role,
+            roles,
+        })
     }
 
     fn websocket(
@@ -948,7 +1057,7 @@ impl<'e> Checker<'e> {
         map: &Map<String, Value>,
         path: &Path,
         ids: &mut HashMap<String, Path>,
-    ) -> Option<(WebSocketTransport, RoleRef)> {
+    ) -> Option<(WebSocketTransport, Vec<RoleRef>)> {
         let start = self.errors.len();
         let mut id = None;
         let mut url_path = None;
@@ -972,22 +1081,26 @@ impl<'e> Checker<'e> {
             Some(options) => self.websocket_options(options, &path.key("options")),
             None => Some(WebSocketOptions::default()),
         };
-        let anonymous = self.auth_of(map, path);
+        let auth = self.auth_of(map, path);
         if !self.ok_since(start) {
             return None;
         }
-        let (anonymous_role, role_path) = anonymous?;
+        let WampAuth {
+            auth,
+            anonymous_role,
+            roles,
+        } = auth?;
         let transport = WebSocketTransport {
             id,
-            auth: anonymous_only(&anonymous_role),
+            auth,
             endpoint: endpoint?,
             max_connections,
             path: url_path,
             serializers,
             options: options?,
-            anonymous_role: anonymous_role.clone(),
+            anonymous_role,
         };
-        Some((transport, (anonymous_role, role_path)))
+        Some((transport, roles))
     }
 
     /// A WebSocket `url`: its path.
@@ -1007,7 +1120,7 @@ impl<'e> Checker<'e> {
         map: &Map<String, Value>,
         path: &Path,
         ids: &mut HashMap<String, Path>,
-    ) -> Option<(RawSocketTransport, RoleRef)> {
+    ) -> Option<(RawSocketTransport, Vec<RoleRef>)> {
         let start = self.errors.len();
         let mut id = None;
         let mut serializers = None;
@@ -1023,14 +1136,14 @@ impl<'e> Checker<'e> {
         if !self.ok_since(start) {
             return None;
         }
-        let (settings, role) = settings?;
+        let (settings, roles) = settings?;
         let transport = RawSocketTransport {
             id,
             endpoint: endpoint?,
             settings,
             max_connections,
         };
-        Some((transport, role))
+        Some((transport, roles))
     }
 
     /// `rawsocket` of a universal transport.
@@ -1038,7 +1151,7 @@ impl<'e> Checker<'e> {
         &mut self,
         value: &Value,
         path: &Path,
-    ) -> Option<(RawSocketSettings, RoleRef)> {
+    ) -> Option<(RawSocketSettings, Vec<RoleRef>)> {
         let start = self.errors.len();
         let map = self.object(value, path)?;
         let mut serializers = None;
@@ -1074,7 +1187,7 @@ impl<'e> Checker<'e> {
         serializers: Option<&[String]>,
         map: &Map<String, Value>,
         path: &Path,
-    ) -> Option<(RawSocketSettings, RoleRef)> {
+    ) -> Option<(RawSocketSettings, Vec<RoleRef>)> {
         let start = self.errors.len();
         let defaults = RawSocketSettings::default();
         let serializers = match serializers {
@@ -1085,16 +1198,21 @@ impl<'e> Checker<'e> {
             Some(options) => self.rawsocket_options(options, &path.key("options")),
             None => Some(defaults),
         };
-        let anonymous = self.auth_of(map, path);
+        let auth = self.auth_of(map, path);
         if !self.ok_since(start) {
             return None;
         }
-        let (role, role_path) = anonymous?;
+        let WampAuth {
+            auth,
+            anonymous_role,
+            roles,
+        } = auth?;
         if let Some(settings) = &mut settings {
             settings.serializers = serializers;
-            settings.anonymous_role = role.clone();
+            settings.anonymous_role = anonymous_role;
+            settings.auth = auth;
         }
-        Some((settings?, (role, role_path)))
+        Some((settings?, roles))
     }
 
     /// `options` of a RawSocket transport (serializers and role are filled in by the caller).
@@ -1211,10 +1329,12 @@ impl<'e> Checker<'e> {
     }
 
     /// One web path service: dispatch on `type`.
-    fn web_service(&mut self, value: &Value, path: &Path) -> Option<(WebService, Option<RoleRef>)> {
+    fn web_service(&mut self, value: &Value, path: &Path) -> Option<(WebService, Vec<RoleRef>)> {
         let map = self.object(value, path)?;
         match self.kind(map, path)? {
-            "static" => self.static_service(value, map, path).map(|s| (s, None)),
+            "static" => self
+                .static_service(value, map, path)
+                .map(|s| (s, Vec::new())),
             "redirect" => {
                 let raw = self.de::<RawRedirect>(value, path)?;
                 self.service_id(raw.id, path)?;
@@ -1222,7 +1342,7 @@ impl<'e> Checker<'e> {
                     self.error(&path.key("url"), "must not be empty");
                     return None;
                 }
-                Some((WebService::Redirect { url: raw.url }, None))
+                Some((WebService::Redirect { url: raw.url }, Vec::new()))
             }
             "json" => {
                 let raw = self.de::<RawJson>(value, path);
@@ -1236,16 +1356,16 @@ impl<'e> Checker<'e> {
                 let raw = raw?;
                 self.service_id(raw.id, path)?;
                 self.ok_since(start)
-                    .then_some((WebService::Json { value: raw.value }, None))
+                    .then_some((WebService::Json { value: raw.value }, Vec::new()))
             }
             "nodeinfo" => {
                 let raw = self.de::<RawNodeInfo>(value, path)?;
                 self.service_id(raw.id, path)?;
-                Some((WebService::NodeInfo, None))
+                Some((WebService::NodeInfo, Vec::new()))
             }
             "websocket" => self
                 .websocket_service(value, map, path)
-                .map(|(ws, role)| (WebService::WebSocket(ws), Some(role))),
+                .map(|(ws, roles)| (WebService::WebSocket(ws), roles)),
             kind if UNSUPPORTED_WEB_SERVICES.contains(&kind) => {
                 self.error(
                     &path.key("type"),
@@ -1438,7 +1558,7 @@ impl<'e> Checker<'e> {
         value: &Value,
         map: &Map<String, Value>,
         path: &Path,
-    ) -> Option<(WebSocketSettings, RoleRef)> {
+    ) -> Option<(WebSocketSettings, Vec<RoleRef>)> {
         let start = self.errors.len();
         let mut serializers = Serializer::ALL.to_vec();
         if let Some(raw) = self.de::<RawWebSocketService>(value, path) {
@@ -1457,18 +1577,22 @@ impl<'e> Checker<'e> {
             Some(options) => self.websocket_options(options, &path.key("options")),
             None => Some(WebSocketOptions::default()),
         };
-        let anonymous = self.auth_of(map, path);
+        let auth = self.auth_of(map, path);
         if !self.ok_since(start) {
             return None;
         }
-        let (role, role_path) = anonymous?;
+        let WampAuth {
+            auth,
+            anonymous_role,
+            roles,
+        } = auth?;
         let settings = WebSocketSettings {
             serializers,
             options: options?,
-            auth: anonymous_only(&role),
-            anonymous_role: role.clone(),
+            auth,
+            anonymous_role,
         };
-        Some((settings, (role, role_path)))
+        Some((settings, roles))
     }
 
     fn universal(
@@ -1490,10 +1614,11 @@ impl<'e> Checker<'e> {
 
         let mut rawsocket = None;
         if let Some(value) = get(map, "rawsocket") {
-            if let Some((settings, role)) = self.universal_rawsocket(value, &path.key("rawsocket"))
+            if let Some((settings, rs_roles)) =
+                self.universal_rawsocket(value, &path.key("rawsocket"))
             {
                 rawsocket = Some(settings);
-                roles.push(role);
+                roles.extend(rs_roles);
             }
         }
 
@@ -1512,9 +1637,9 @@ impl<'e> Checker<'e> {
                 }
                 continue;
             }
-            if let Some((settings, role)) = self.universal_websocket(entry, &entry_path) {
+            if let Some((settings, ws_roles)) = self.universal_websocket(entry, &entry_path) {
                 websocket.insert(key.clone(), settings);
-                roles.push(role);
+                roles.extend(ws_roles);
             }
         }
 
@@ -1573,7 +1698,7 @@ impl<'e> Checker<'e> {
         &mut self,
         value: &Value,
         path: &Path,
-    ) -> Option<(WebSocketSettings, RoleRef)> {
+    ) -> Option<(WebSocketSettings, Vec<RoleRef>)> {
         let map = self.object(value, path)?;
         match get(map, "type") {
             None => {}
@@ -1682,10 +1807,10 @@ impl<'e> Checker<'e> {
             }
             None => Some(MqttSettings::default().payload_mapping),
         };
+        // `auth` is walked even when a sibling option has a typo.
+        let auth = get(map, "auth").and_then(|auth| self.auth(auth, &path.key("auth"), true));
         let raw = raw?;
-        if raw.auth.is_some() {
-            self.error(&path.key("auth"), MQTT_AUTH_UNSUPPORTED);
-        }
+        let explicit_role = raw.role.is_some();
         let (role, role_path) = match raw.role {
             Some(role) if role.is_empty() => {
                 self.error(&path.key("role"), "role name must not be empty");
@@ -1694,6 +1819,10 @@ impl<'e> Checker<'e> {
             Some(role) => (role, path.key("role")),
             None => (DEFAULT_ANONYMOUS_ROLE.to_owned(), path.clone()),
         };
+        let password_file = raw
+            .password_file
+            .as_deref()
+            .and_then(|file| self.password_file(file, &path.key("password_file")));
         let defaults = MqttSettings::default();
         let max_packet_size = self
             .in_range(
@@ -1727,14 +1856,22 @@ impl<'e> Checker<'e> {
         if !self.ok_since(start) {
             return None;
         }
+        // Here `auth` is `None` only when there is none: a broken one added errors.
+        let (auth, roles) = self.mqtt_auth(
+            auth,
+            raw.allow_anonymous,
+            password_file,
+            RoleRef::new(role.clone(), role_path, "for MQTT clients"),
+            explicit_role,
+            path,
+        )?;
         self.mqtt_refs.push(MqttRef {
             realm: raw.realm.clone(),
             realm_path: path.key("realm"),
-            role: role.clone(),
-            role_path,
+            roles,
         });
         Some(MqttSettings {
-            auth: anonymous_only(&role),
+            auth: Arc::new(auth),
             realm: raw.realm,
             role,
             max_packet_size,
@@ -1754,6 +1891,102 @@ impl<'e> Checker<'e> {
             connect_timeout,
             payload_mapping: payload_mapping?,
         })
+    }
+
+    /// Who may connect to an MQTT transport: Crossbar's `options.auth` (`parsed`, `None` when
+    /// absent), mosquitto's `allow_anonymous` and `password_file` (already checked). `role` is
+    /// `options.role` (`explicit` when given), the role of anonymous clients without
+    /// `auth.anonymous.role` and of `password_file` users; it is checked against the realm when
+    /// given or used. Returns the auth and the roles to check.
+    fn mqtt_auth(
+        &mut self,
+        parsed: Option<ParsedAuth>,
+        allow_anonymous: Option<bool>,
+        password_file: Option<PathBuf>,
+        role: RoleRef,
+        explicit: bool,
+        path: &Path,
+    ) -> Option<(TransportAuth, Vec<RoleRef>)> {
+        let mut roles = Vec::new();
+        // Whether anonymous clients get a role of their own (`auth.anonymous.role`).
+        let mut own_anonymous_role = false;
+        // The anonymous role `auth` gives (`options.role` when `auth.anonymous` has none), and
+        // whether `auth` is there at all.
+        let (from_auth, ticket, principal_roles, auth_given) = match parsed {
+            // Crossbar: without `auth`, anonymous access is allowed.
+            None => (None, BTreeMap::new(), Vec::new(), false),
+            Some(parsed) => {
+                let from_auth = match parsed.anonymous {
+                    Anonymous::Role(anonymous, path) => {
+                        own_anonymous_role = true;
+                        roles.push(RoleRef::new(
+                            anonymous.clone(),
+                            path,
+                            "for anonymous MQTT clients",
+                        ));
+                        Some(anonymous)
+                    }
+                    Anonymous::DefaultRole(_) => Some(role.role.clone()),
+                    Anonymous::Off => None,
+                };
+                (from_auth, parsed.ticket, parsed.roles, true)
+            }
+        };
+        let anonymous = match allow_anonymous {
+            Some(false) if from_auth.is_some() => {
+                self.error(
+                    &path.key("allow_anonymous"),
+                    "false, but `auth.anonymous` allows anonymous clients: remove one of them",
+                );
+                return None;
+            }
+            Some(false) => None,
+            Some(true) => Some(from_auth.unwrap_or_else(|| role.role.clone())),
+            None if auth_given => from_auth,
+            None => Some(role.role.clone()),
+        };
+        if anonymous.is_none() && ticket.is_empty() && password_file.is_none() {
+            self.warning(
+                path,
+                "no MQTT client can connect: anonymous access is off, and there is no ticket \
+                 principal and no `password_file`",
+            );
+        }
+        // `options.role` is checked when given, or when anonymous clients or password file
+        // users get it.
+        let anonymous_get_role = anonymous.is_some() && !own_anonymous_role;
+        let password_file_role = role.role.clone();
+        if explicit || anonymous_get_role || password_file.is_some() {
+            roles.insert(0, role);
+        }
+        roles.extend(principal_roles);
+        Some((
+            TransportAuth {
+                anonymous,
+                ticket,
+                wampcra: BTreeMap::new(),
+                password_file,
+                password_file_role,
+            },
+            roles,
+        ))
+    }
+
+    /// MQTT `options.password_file` (junction extension): a mosquitto password file, resolved
+    /// against the base directory; it must load.
+    fn password_file(&mut self, file: &str, path: &Path) -> Option<PathBuf> {
+        if file.is_empty() {
+            self.error(path, "must not be empty");
+            return None;
+        }
+        let resolved = self.resolve(file);
+        match crate::auth::mosquitto::PasswordFile::load(&resolved) {
+            Ok(_) => Some(resolved),
+            Err(e) => {
+                self.error(path, e.to_string());
+                None
+            }
+        }
     }
 
     /// MQTT `options.payload_mapping`: WAMP URI prefix (any string, `""` too) → payload format,
@@ -2320,21 +2553,29 @@ impl<'e> Checker<'e> {
         }
     }
 
-    /// `auth` of a WebSocket transport → (anonymous role, path to blame for it).
-    fn auth(&mut self, value: &Value, path: &Path) -> Option<(String, Path)> {
+    /// An `auth` block (of a WAMP transport or path, or MQTT `options.auth` when `mqtt`):
+    /// every method walked, each problem reported at its key. `None` when anything is wrong.
+    fn auth(&mut self, value: &Value, path: &Path, mqtt: bool) -> Option<ParsedAuth> {
         let start = self.errors.len();
-        let map = self.object(value, path)?;
-        if map.is_empty() {
-            self.error(
-                path,
-                "no authentication method configured (junction supports only \"anonymous\" so far)",
-            );
-        }
-        let mut anonymous = None;
-        for (method, config) in map {
+        let map = self.secret_object(value, path)?;
+        let mut parsed = ParsedAuth::default();
+        let methods = map.iter().filter(|(_, config)| !config.is_null());
+        let mut any = false;
+        for (method, config) in methods {
+            any = true;
             let method_path = path.key(method);
             match method.as_str() {
-                "anonymous" => anonymous = self.anonymous(config, &method_path),
+                "anonymous" => {
+                    if let Some(anonymous) = self.anonymous(config, &method_path) {
+                        parsed.anonymous = anonymous;
+                    }
+                }
+                "ticket" => self.ticket(config, &method_path, mqtt, &mut parsed),
+                "wampcra" if mqtt => self.error(
+                    &method_path,
+                    "not supported for MQTT (no challenge in MQTT 3.1.1)",
+                ),
+                "wampcra" => self.wampcra(config, &method_path, &mut parsed),
                 m if UNSUPPORTED_AUTH_METHODS.contains(&m) => self.error(
                     &method_path,
                     format!("authentication method {m:?} is not supported yet"),
@@ -2342,44 +2583,44 @@ impl<'e> Checker<'e> {
                 m => self.error(
                     &method_path,
                     format!(
-                        "unknown authentication method {m:?}, expected one of \"anonymous\", {}",
+                        "unknown authentication method {m:?}, expected one of {}, {}",
+                        quoted(AUTH_METHODS),
                         quoted(UNSUPPORTED_AUTH_METHODS)
                     ),
                 ),
             }
         }
-        if !self.ok_since(start) {
-            return None;
+        if !any {
+            let methods = if mqtt {
+                "\"anonymous\" or \"ticket\""
+            } else {
+                "\"anonymous\", \"ticket\" or \"wampcra\""
+            };
+            self.error(
+                path,
+                format!(
+                    "no authentication method configured (give {methods}; without `auth` \
+                     anonymous access is allowed)"
+                ),
+            );
         }
-        anonymous
+        self.ok_since(start).then_some(parsed)
     }
 
-    /// `auth.anonymous`.
-    fn anonymous(&mut self, value: &Value, path: &Path) -> Option<(String, Path)> {
-        let map = self.object(value, path)?;
-        match self.kind(map, path)? {
-            "static" => {
-                let raw = self.de::<RawAnonymousStatic>(value, path)?;
-                let start = self.errors.len();
-                self.unsupported(path, raw.unsupported());
-                let role = match raw.role {
-                    Some(role) if role.is_empty() => {
-                        self.error(&path.key("role"), "role name must not be empty");
-                        return None;
-                    }
-                    Some(role) => (role, path.key("role")),
-                    None => (DEFAULT_ANONYMOUS_ROLE.to_owned(), path.clone()),
-                };
-                self.ok_since(start).then_some(role)
-            }
-            kind @ ("dynamic" | "function") => {
+    /// The `type` of an authentication method: true for `static`; `dynamic` and `function`
+    /// (not supported yet) and unknown types are reported.
+    fn static_method(&mut self, map: &Map<String, Value>, path: &Path) -> bool {
+        match self.kind(map, path) {
+            None => false,
+            Some("static") => true,
+            Some(kind @ ("dynamic" | "function")) => {
                 self.error(
                     &path.key("type"),
                     format!("authentication type {kind:?} is not supported yet"),
                 );
-                None
+                false
             }
-            kind => {
+            Some(kind) => {
                 self.error(
                     &path.key("type"),
                     format!(
@@ -2387,9 +2628,247 @@ impl<'e> Checker<'e> {
                          \"dynamic\", \"function\""
                     ),
                 );
+                false
+            }
+        }
+    }
+
+    /// `auth.anonymous`.
+    fn anonymous(&mut self, value: &Value, path: &Path) -> Option<Anonymous> {
+        let map = self.secret_object(value, path)?;
+        if !self.static_method(map, path) {
+            return None;
+        }
+        let raw = self.de::<RawAnonymousStatic>(value, path)?;
+        let start = self.errors.len();
+        self.unsupported(path, raw.unsupported());
+        let anonymous = match raw.role {
+            Some(role) if role.is_empty() => {
+                self.error(&path.key("role"), "role name must not be empty");
+                return None;
+            }
+            Some(role) => Anonymous::Role(role, path.key("role")),
+            None => Anonymous::DefaultRole(path.clone()),
+        };
+        self.ok_since(start).then_some(anonymous)
+    }
+
+    /// `auth.ticket` (static `principals`: authid → `{ticket, role}`).
+    fn ticket(&mut self, value: &Value, path: &Path, mqtt: bool, parsed: &mut ParsedAuth) {
+        let Some(map) = self.secret_object(value, path) else {
+            return;
+        };
+        if !self.static_method(map, path) {
+            return;
+        }
+        if let Some(raw) = self.de::<RawTicketStatic>(value, path) {
+            if raw.default_role.is_some() {
+                self.unsupported_key(path, "default-role");
+            }
+        }
+        let purpose = if mqtt {
+            "for MQTT ticket principal"
+        } else {
+            "for ticket principal"
+        };
+        let (entries, entries_path) = self.principals(map, "principals", path);
+        for (authid, entry) in entries.into_iter().flatten() {
+            let Some(entry_path) = self.principal(authid, entry, &entries_path) else {
+                continue;
+            };
+            let authid = authid.clone();
+            let Some(raw) = self.de::<RawTicketPrincipal>(entry, &entry_path) else {
+                continue;
+            };
+            let ticket = self.secret(raw.ticket.as_ref(), "ticket", &entry_path);
+            let role = self.principal_role(raw.role, &entry_path, &format!("{purpose} {authid:?}"));
+            if let (Some(ticket), Some(role)) = (ticket, role) {
+                parsed.ticket.insert(
+                    authid,
+                    TicketPrincipal {
+                        ticket,
+                        role: role.role.clone(),
+                    },
+                );
+                parsed.roles.push(role);
+            }
+        }
+    }
+
+    /// `auth.wampcra` (static `users`: authid → `{secret, role, salt?, iterations?, keylen?}`).
+    fn wampcra(&mut self, value: &Value, path: &Path, parsed: &mut ParsedAuth) {
+        let Some(map) = self.secret_object(value, path) else {
+            return;
+        };
+        if !self.static_method(map, path) {
+            return;
+        }
+        if let Some(raw) = self.de::<RawWampCraStatic>(value, path) {
+            if raw.default_role.is_some() {
+                self.unsupported_key(path, "default-role");
+            }
+        }
+        let (entries, entries_path) = self.principals(map, "users", path);
+        for (authid, entry) in entries.into_iter().flatten() {
+            let Some(entry_path) = self.principal(authid, entry, &entries_path) else {
+                continue;
+            };
+            let authid = authid.clone();
+            let Some(raw) = self.de::<RawCraUser>(entry, &entry_path) else {
+                continue;
+            };
+            let start = self.errors.len();
+            let secret = self.secret(raw.secret.as_ref(), "secret", &entry_path);
+            let role = self.principal_role(
+                raw.role,
+                &entry_path,
+                &format!("for WAMP-CRA user {authid:?}"),
+            );
+            let iterations = self.in_range(
+                raw.iterations,
+                1,
+                u64::from(u32::MAX),
+                &entry_path.key("iterations"),
+            );
+            let keylen = self.in_range(raw.keylen, 1, MAX_CRA_KEYLEN, &entry_path.key("keylen"));
+            let salt = match raw.salt {
+                Some(salt) => Some((
+                    salt,
+                    iterations.map_or(DEFAULT_CRA_ITERATIONS, |n| {
+                        u32::try_from(n).expect("at most u32::MAX")
+                    }),
+                    keylen.map_or(DEFAULT_CRA_KEYLEN, |n| {
+                        u32::try_from(n).expect("at most MAX_CRA_KEYLEN")
+                    }),
+                )),
+                None => {
+                    for (key, given) in [("iterations", iterations), ("keylen", keylen)] {
+                        if given.is_some() {
+                            self.warning(
+                                &entry_path.key(key),
+                                "has no effect without `salt` (the secret is used as it is)",
+                            );
+                        }
+                    }
+                    None
+                }
+            };
+            if !self.ok_since(start) {
+                continue;
+            }
+            if let (Some(secret), Some(role)) = (secret, role) {
+                parsed.wampcra.insert(
+                    authid,
+                    CraUser {
+                        secret,
+                        role: role.role.clone(),
+                        salt,
+                    },
+                );
+                parsed.roles.push(role);
+            }
+        }
+    }
+
+    /// The principal map `key` of a static method (`principals`, `users`), required, and its
+    /// path; problems are reported (`None` then).
+    fn principals<'v>(
+        &mut self,
+        map: &'v Map<String, Value>,
+        key: &str,
+        path: &Path,
+    ) -> (Option<&'v Map<String, Value>>, Path) {
+        let map_path = path.key(key);
+        let entries = match get(map, key) {
+            Some(value) => self.secret_object(value, &map_path),
+            None => {
+                self.error(path, format!("missing field `{key}`"));
+                None
+            }
+        };
+        (entries, map_path)
+    }
+
+    /// The path of one principal (an entry of `principals` or `users`), when its authid is not
+    /// empty and it is an object; problems are reported.
+    fn principal(&mut self, authid: &str, entry: &Value, path: &Path) -> Option<Path> {
+        let entry_path = path.entry(authid);
+        if authid.is_empty() {
+            self.error(&entry_path, "authid must not be empty");
+            return None;
+        }
+        self.secret_object(entry, &entry_path)?;
+        Some(entry_path)
+    }
+
+    /// The `role` of a principal: non-empty; returned as the reference to check.
+    fn principal_role(&mut self, role: String, path: &Path, purpose: &str) -> Option<RoleRef> {
+        let role_path = path.key("role");
+        if role.is_empty() {
+            self.error(&role_path, "role name must not be empty");
+            return None;
+        }
+        Some(RoleRef::new(role, role_path, purpose))
+    }
+
+    /// A secret (`ticket`, WAMP-CRA `secret`) of the principal at `path`: a non-empty string,
+    /// or `"${VAR}"` to read it from the environment (Crossbar's `maybe_from_env`). No message
+    /// ever quotes the value.
+    fn secret(&mut self, value: Option<&Value>, key: &str, path: &Path) -> Option<String> {
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            self.error(path, format!("missing field `{key}`"));
+            return None;
+        };
+        let path = path.key(key);
+        let Value::String(text) = value else {
+            self.error(
+                &path,
+                format!("invalid type: {}, expected a string", json_type(value)),
+            );
+            return None;
+        };
+        match syntax::env_secret_reference(text) {
+            Some(var) => match (self.env)(var) {
+                Some(secret) if secret.is_empty() => {
+                    self.error(&path, format!("environment variable {var} is empty"));
+                    None
+                }
+                Some(secret) => Some(secret),
+                None => {
+                    self.error(&path, format!("environment variable {var} is not set"));
+                    None
+                }
+            },
+            None if text.is_empty() => {
+                self.error(&path, "must not be empty");
+                None
+            }
+            None => Some(text.clone()),
+        }
+    }
+
+    /// `value` as a JSON object, or an error naming only the JSON type found, never the value
+    /// (inside `auth`, a misplaced value may be a secret).
+    fn secret_object<'v>(
+        &mut self,
+        value: &'v Value,
+        path: &Path,
+    ) -> Option<&'v Map<String, Value>> {
+        match value {
+            Value::Object(map) => Some(map),
+            other => {
+                self.error(
+                    path,
+                    format!("invalid type: {}, expected a map", json_type(other)),
+                );
                 None
             }
         }
+    }
+
+    /// Reports `key` (inside `path`) as not supported yet.
+    fn unsupported_key(&mut self, path: &Path, key: &str) {
+        self.error(&path.key(key), "not supported yet");
     }
 }
 
@@ -2440,6 +2919,19 @@ fn quoted(names: &[&str]) -> String {
         .map(|n| format!("{n:?}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The JSON type of a value, without the value (for nodes that may hold a secret).
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "floating point",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "sequence",
+        Value::Object(_) => "map",
+    }
 }
 
 /// A JSON value as serde names it in "invalid type" errors.

@@ -7,7 +7,7 @@
 //! - `check`: walks the JSON tree, dispatching on `type`, deserializes each node through
 //!   `serde_path_to_error` and validates it, collecting **every** problem as a `ConfigError`
 //!   whose `path` is the full key path from the root (`workers[0].transports[1].endpoint.port`).
-//! - `syntax`: hand-written id, URI, URL and `"$VAR"` checks.
+//! - `syntax`: hand-written id, URI, URL, `"$VAR"` and `"${VAR}"` checks.
 //!
 //! Called by `junction check` / `start` / `init` through [`load_dir`], [`parse_json`] and
 //! [`default_config_json`]. A config either yields a fully checked `NodeConfig` or a list of
@@ -27,9 +27,9 @@
 //! | realm | `name` (loose WAMP URI, unique across the node: all realms share one routing core), `roles`, `options.uri_check`, `options.enable_meta_api: false`, `options.mqtt` (extension: `persistence`, `sys_interval`) | `enable_meta_api: true`, `bridge_meta_api`, `event_dispatching_chunk_size`, `store`, `rlinks` |
 //! | role | `name` (unique per realm), `permissions` | `authorizer` (and both at once is an error) |
 //! | permission | `uri` (loose, may be empty), `match`, `allow`, `disclose`, `cache` (no effect) | `validate` |
-//! | transport | every type: `id`, `endpoint`, `max_connections` (≥ 1). `websocket`: `url` (its path is the upgrade path), `serializers`, `options`, `auth`. `rawsocket`: `serializers`, `options`, `auth`. `web`: `paths`, `options: {}`. `universal`: `rawsocket`, `websocket` (path → WebSocket settings, or MQTT settings for `type: "mqtt"`, an extension), `mqtt`, `web`. `mqtt`: `options` (see below) | types `flashpolicy`, `websocket.testee`, `stream.testee`; `debug`, `cookie`; every web `options` key (`access_log`, `hsts`, ...); MQTT `options.auth`, a `dynamic` payload mapping's `realm` other than the transport's |
+//! | transport | every type: `id`, `endpoint`, `max_connections` (≥ 1). `websocket`: `url` (its path is the upgrade path), `serializers`, `options`, `auth`. `rawsocket`: `serializers`, `options`, `auth`. `web`: `paths`, `options: {}`. `universal`: `rawsocket`, `websocket` (path → WebSocket settings, or MQTT settings for `type: "mqtt"`, an extension), `mqtt`, `web`. `mqtt`: `options` (see below) | types `flashpolicy`, `websocket.testee`, `stream.testee`; `debug`, `cookie`; every web `options` key (`access_log`, `hsts`, ...); a `dynamic` payload mapping's `realm` other than the transport's |
 //! | web path service | path keys `^([a-z0-9A-Z_\-]+\|/)$`; `static` (`directory`, `options`), `redirect`, `json` (`value`), `nodeinfo`, `websocket` | static `package`/`resource`, json `options` keys, types `reverseproxy`, `websocket-reverseproxy`, `wsgi`, `cgi`, `resource`, `path`, `longpoll`, `caller`, `publisher`, `webhook`, `archive`, `wap`, `catalog`, `none` |
-//! | `auth` | `anonymous` of type `static` with `role` | `anonymous` types `dynamic`/`function`, `anonymous.realm`, `anonymous.authid`; methods `ticket`, `wampcra`, `tls`, `cookie`, `cryptosign`, `scram`, `*-proxy` |
+//! | `auth` | type `static` of `anonymous` (`role`), `ticket` (`principals`: authid → `ticket`, `role`) and `wampcra` (`users`: authid → `secret`, `role`, `salt`, `iterations`, `keylen`); secrets may be `"${VAR}"`. MQTT `options.auth`: `anonymous` and `ticket` | types `dynamic`/`function` of every method, `anonymous.realm`, `anonymous.authid`, `default-role`; methods `tls`, `cookie`, `cryptosign`, `scram`, `*-proxy`; `wampcra` for MQTT (no challenge in MQTT 3.1.1) |
 //! | endpoint | `type: tcp`: `port` (1..=65535 or `"$VAR"`), `interface` (an IP address of `version`), `backlog` (1..=65535, default 1024), `version` (4 or 6), `tls`. `type: unix`: `path`, `backlog` | types `twisted`, `onion`; `shared`, `portrange`, `user_timeout` |
 //! | `tls` | `key`, `certificate`, `chain_certificates`, `ca_certificates` (client certificates required), `ciphers` (IANA/OpenSSL names of rustls's suites), `min_version` (extension) | `dhparam` (rustls has no finite-field DH) |
 //! | WebSocket `options` | see below | every other Crossbar WebSocket option (`allowed_origins`, `compression`, `auto_fragment_size`, ...) |
@@ -47,7 +47,11 @@
 //! `realm` (required, a realm of the same worker), `role` (default "anonymous", a role of that
 //! realm), and the junction extensions `max_packet_size` (1 to 268 435 455), `max_inflight`
 //! (1 to 65535), `max_queued_messages`, `max_queued_bytes`, `session_expiry` (s, 0 = never),
-//! `max_keepalive` (1 to 65535), `connect_timeout` (ms, positive), and `payload_mapping` (WAMP URI
+//! `max_keepalive` (1 to 65535), `connect_timeout` (ms, positive), `password_file` (a mosquitto
+//! password file, resolved like every path and loaded with
+//! `crate::auth::mosquitto::PasswordFile::load`; its users get `role`), `allow_anonymous` (default
+//! true; false turns anonymous access off, as in mosquitto; contradicting `auth.anonymous` is an
+//! error), Crossbar's `auth` (see **Authentication** below), and `payload_mapping` (WAMP URI
 //! prefix → `{"type": "passthrough"}`, `{"type": "native", "serializer": ...}`, `{"type":
 //! "dynamic", "encoder": ..., "decoder": ..., "realm"?: ...}` or the junction extension
 //! `{"type": "utf8"}`; entries are reported at `payload_mapping["<prefix>"]`, the key quoted as
@@ -55,16 +59,31 @@
 //! with MQTT persistence on its store file `<cbdir>/junction-<realm>.redb` ([`store_file_name`]);
 //! two such realms must not share one.
 //!
-//! Every anonymous role a transport uses (`auth.anonymous.role`, or `"anonymous"` when there is
-//! no `auth` or no `role`) must be a role of a realm of the same worker. Two TCP listeners on
+//! # Authentication
+//!
+//! A transport without `auth` allows anonymous sessions with role `"anonymous"` (Crossbar); an
+//! `auth` block lists the methods allowed, and anonymous access is off unless it has
+//! `anonymous`. An `auth` with no method is an error. Secrets (`ticket`, WAMP-CRA `secret`) may
+//! be `"${VAR}"`, read from the environment (the same injectable lookup as `"$VAR"` ports; unset
+//! or empty is an error at the key). A WAMP-CRA `salt` makes the secret salted (PBKDF2, default
+//! `iterations` 1000 and `keylen` 32, as Autobahn's `derive_key`). No error message quotes a
+//! secret, and the model's `Debug` hides them. Every role a WAMP transport hands out (anonymous,
+//! ticket principals, WAMP-CRA users) must be a role of a realm of the same worker; the roles of
+//! MQTT settings (`options.role` when given or used, `auth.anonymous.role`, ticket principals)
+//! must be roles of the MQTT realm. Each is blamed at its `role` key (the default `"anonymous"`
+//! at the transport, or at `auth.anonymous`).
+//!
+//! # Listeners and paths
+//!
+//! Two TCP listeners on
 //! the same port and IP version must not share an interface (an absent or unspecified interface
 //! overlaps every interface); two Unix listeners must not share a path. A universal transport's
 //! WebSocket path must not also be a web path.
 //!
-//! Relative paths (static `directory`, Unix socket `path`, TLS files) are resolved against the
-//! node directory by [`load_dir`] (against the current directory by [`parse_json`]): runtime code
-//! sees absolute paths only. Static directories must exist, and TLS blocks must load
-//! (`crate::tls::server_config`). `docs/config.md` is the user-facing reference.
+//! Relative paths (static `directory`, Unix socket `path`, TLS files, MQTT `password_file`) are
+//! resolved against the node directory by [`load_dir`] (against the current directory by
+//! [`parse_json`]): runtime code sees absolute paths only. Static directories must exist, TLS blocks must load
+//! (`crate::tls::server_config`), and so must password files. `docs/config.md` is the user-facing reference.
 //!
 //! YAML configs are not read yet: a `config.yaml` in the node directory is reported (Crossbar
 //! would prefer it over `config.json`).
@@ -75,7 +94,9 @@
 //! by [`load_dir_with_warnings`] and [`parse_json_with_warnings`] as `ConfigError`s (`junction
 //! check` prints them as `warning: path: message`, `junction start` logs them): an MQTT
 //! `payload_mapping` without a `""` key (`...payload_mapping: no "" catch-all: URIs that match
-//! no key do not cross between MQTT and WAMP`).
+//! no key do not cross between MQTT and WAMP`); MQTT settings no client can connect to
+//! (anonymous access off, and no ticket principal and no `password_file`); a WAMP-CRA user's
+//! `iterations` or `keylen` without `salt` (no effect).
 
 mod check;
 pub mod model;
@@ -103,9 +124,10 @@ pub struct ConfigError {
 
 /// Parses and validates config JSON text; returns every problem found.
 ///
-/// `"$VAR"` ports are read from the process environment. Relative paths in the config (static
-/// `directory`, Unix socket `path`, TLS files) are resolved against the current directory,
-/// as [`load_dir`] resolves them against the node directory; the result holds absolute paths.
+/// `"$VAR"` ports and `"${VAR}"` secrets are read from the process environment. Relative paths
+/// in the config (static `directory`, Unix socket `path`, TLS files, MQTT `password_file`) are
+/// resolved against the current directory, as [`load_dir`] resolves them against the node
+/// directory; the result holds absolute paths.
 ///
 /// # Errors
 ///
@@ -166,8 +188,8 @@ pub(crate) fn parse_with_env_warnings(
 ///
 /// Relative paths in the config are resolved against `cbdir` (as Crossbar does: a static
 /// `"directory": "../web"` is the `web` folder next to the node directory), so the result holds
-/// absolute paths only. Static directories must exist, and every TLS key and certificate must
-/// load (see [`crate::tls::server_config`]).
+/// absolute paths only. Static directories must exist, every TLS key and certificate must load
+/// (see [`crate::tls::server_config`]), and so must every MQTT `password_file`.
 ///
 /// # Errors
 ///

@@ -70,6 +70,14 @@ pub(super) fn env_reference(value: &str) -> Option<&str> {
     .then_some(name)
 }
 
+/// The variable name of a Crossbar secret read from the environment, `"${NAME}"`:
+/// `^\$\{(.+)\}$` (Crossbar `_ENVPAT`, applied by `maybe_from_env` to tickets and WAMP-CRA
+/// secrets). As in Python's `re`, `.` matches anything but a newline.
+pub(super) fn env_secret_reference(value: &str) -> Option<&str> {
+    let name = value.strip_prefix("${")?.strip_suffix('}')?;
+    (!name.is_empty() && !name.contains('\n')).then_some(name)
+}
+
 /// Parses a WebSocket URL the way Autobahn's `parse_url` accepts it (scheme `ws` or `wss`, a
 /// host, an optional port, no fragment) and returns its path (`"/"` when the URL has none).
 /// The query string is not part of the path.
@@ -209,6 +217,18 @@ mod tests {
         assert_eq!(env_reference("$1PORT"), None);
         assert_eq!(env_reference("${PORT}"), None);
         assert_eq!(env_reference("PORT"), None);
+    }
+
+    #[test]
+    fn env_secret_references() {
+        assert_eq!(env_secret_reference("${JOE_TICKET}"), Some("JOE_TICKET"));
+        assert_eq!(env_secret_reference("${a b}"), Some("a b"));
+        assert_eq!(env_secret_reference("${A}B}"), Some("A}B"));
+        assert_eq!(env_secret_reference("${}"), None);
+        assert_eq!(env_secret_reference("$JOE"), None);
+        assert_eq!(env_secret_reference("${JOE"), None);
+        assert_eq!(env_secret_reference("x${JOE}"), None);
+        assert_eq!(env_secret_reference("${A\nB}"), None);
     }
 
     #[test]

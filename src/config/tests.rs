@@ -1,5 +1,6 @@
 //! Config loading and validation tests: every error names its exact key path.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,8 +213,8 @@ fn sample_config_parses() {
         .iter()
         .map(|r| r.name.as_str())
         .collect();
-    assert_eq!(roles, ["anonymous", "restricted"]);
-    assert_eq!(router.transports.len(), 1);
+    assert_eq!(roles, ["anonymous", "restricted", "user"]);
+    assert_eq!(router.transports.len(), 2);
     let uni = universal(&node, 0);
     assert_eq!(uni.id.as_deref(), Some("uni8080"));
     let tcp = uni.endpoint.tcp().unwrap();
@@ -243,6 +244,56 @@ fn sample_config_parses() {
     assert_eq!(uni.mqtt, Some(native_json_mqtt()));
     assert!(uni.mqtt_websocket.is_empty());
     assert_eq!(router.realms[0].mqtt, RealmMqtt::default());
+    assert_eq!(ws.auth.anonymous.as_deref(), Some("anonymous"));
+    assert!(ws.auth.ticket.is_empty() && ws.auth.wampcra.is_empty());
+
+    // The second transport: ticket and WAMP-CRA for role "user", no anonymous access.
+    let user = &router.realms[0].roles[2];
+    assert_eq!(
+        user.permissions,
+        [Permission {
+            uri: "com.example.".into(),
+            match_policy: MatchPolicy::Prefix,
+            allow: Allow {
+                call: true,
+                register: false,
+                publish: true,
+                subscribe: true
+            },
+            disclose: Disclose::default(),
+            cache: false,
+        }]
+    );
+    let ws = websocket(&node, 0, 1);
+    assert_eq!(ws.id.as_deref(), Some("ws8081"));
+    assert_eq!(ws.endpoint.tcp().unwrap().port, 8081);
+    assert_eq!(ws.path.as_deref(), Some("/ws"));
+    assert_eq!(ws.anonymous_role, "anonymous");
+    assert_eq!(
+        *ws.auth,
+        TransportAuth {
+            anonymous: None,
+            ticket: [(
+                "joe".to_owned(),
+                TicketPrincipal {
+                    ticket: "secret123".into(),
+                    role: "user".into()
+                }
+            )]
+            .into(),
+            wampcra: [(
+                "peter".to_owned(),
+                CraUser {
+                    secret: "secret456".into(),
+                    role: "user".into(),
+                    salt: None
+                }
+            )]
+            .into(),
+            password_file: None,
+            password_file_role: "anonymous".into(),
+        }
+    );
 }
 
 #[test]
@@ -610,7 +661,7 @@ fn unsupported_keys_report_their_paths() {
         json!({"compression": {}, "allowed_origins": ["*"], "tcp_nodelay": true});
     transport["auth"] = json!({
         "anonymous": {"type": "static", "role": "anonymous", "authid": "x"},
-        "ticket": {"type": "static", "principals": {}},
+        "ticket": {"type": "function", "create": "x.y"},
         "wampcra": {"type": "dynamic", "authenticator": "com.x"},
         "cryptosign": {}
     });
@@ -641,9 +692,9 @@ fn unsupported_keys_report_their_paths() {
         "workers[0].transports[0].options.tcp_nodelay: not supported yet",
         "workers[0].transports[0].options.compression: not supported yet",
         "workers[0].transports[0].auth.anonymous.authid: not supported yet",
-        "workers[0].transports[0].auth.ticket: authentication method \"ticket\" is not \
+        "workers[0].transports[0].auth.ticket.type: authentication type \"function\" is not \
          supported yet",
-        "workers[0].transports[0].auth.wampcra: authentication method \"wampcra\" is not \
+        "workers[0].transports[0].auth.wampcra.type: authentication type \"dynamic\" is not \
          supported yet",
         "workers[0].transports[0].auth.cryptosign: authentication method \"cryptosign\" is not \
          supported yet",
@@ -2302,10 +2353,11 @@ fn mqtt_option_values_are_checked() {
             "invalid type: sequence, expected a map",
         ),
         (
-            "auth",
-            json!({"anonymous": {"type": "static"}}),
-            "not supported yet (authentication for MQTT comes later)",
+            "allow_anonymous",
+            json!(1),
+            "invalid type: integer `1`, expected a boolean",
         ),
+        ("password_file", json!(""), "must not be empty"),
     ] {
         let config = mqtt_config(json!({"realm": "realm1", key: value}));
         let errors = parse(&config).expect_err(key);
@@ -2532,7 +2584,8 @@ fn universal_mqtt() {
     assert_one_error(
         &config(json!({"options": {"realm": "realm1", "auth": {}}})),
         &format!("{path}.options.auth"),
-        "not supported yet (authentication for MQTT comes later)",
+        "no authentication method configured (give \"anonymous\" or \"ticket\"; without \
+         `auth` anonymous access is allowed)",
     );
 }
 
@@ -3250,4 +3303,779 @@ fn load_dir_sets_store_paths() {
         .realms
         .iter()
         .all(|r| r.store_path.is_none()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication
+
+/// `base()` with role "user" added and `auth` on its WebSocket transport.
+fn ws_auth(auth: Value) -> Value {
+    let mut config = with_role(base(), "user");
+    transport0(&mut config)["auth"] = auth;
+    config
+}
+
+/// An environment with `JOE_TICKET` and `PETER_SECRET` set and `EMPTY` set to "".
+fn test_env(var: &str) -> Option<String> {
+    match var {
+        "JOE_TICKET" => Some("ticket-from-env".into()),
+        "PETER_SECRET" => Some("secret-from-env".into()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    }
+}
+
+fn parse_env(config: &Value) -> Result<NodeConfig, Vec<ConfigError>> {
+    parse_with_env(&config.to_string(), "(root)", &test_env, Path::new(NODE))
+}
+
+/// The errors of `config` (with `test_env`) as "path: message" lines.
+fn env_errors(config: &Value) -> Vec<String> {
+    match parse_env(config) {
+        Ok(node) => panic!("config unexpectedly valid: {node:#?}"),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn principal(ticket: &str, role: &str) -> TicketPrincipal {
+    TicketPrincipal {
+        ticket: ticket.into(),
+        role: role.into(),
+    }
+}
+
+fn cra_user(secret: &str, role: &str, salt: Option<(&str, u32, u32)>) -> CraUser {
+    CraUser {
+        secret: secret.into(),
+        role: role.into(),
+        salt: salt.map(|(s, i, k)| (s.to_owned(), i, k)),
+    }
+}
+
+#[test]
+fn ticket_and_wampcra_auth_parses() {
+    let config = ws_auth(json!({
+        "ticket": {"type": "static", "principals": {
+            "joe": {"ticket": "${JOE_TICKET}", "role": "user"},
+            "joe@example.com": {"ticket": "literal", "role": "anonymous"}
+        }},
+        "wampcra": {"type": "static", "users": {
+            "peter": {"secret": "${PETER_SECRET}", "role": "user"},
+            "salty": {"secret": "pw", "role": "user", "salt": "salt123"},
+            "tuned": {"secret": "pw", "role": "user", "salt": "s", "iterations": 100,
+                      "keylen": 16}
+        }}
+    }));
+    let node = parse_env(&config).expect("valid");
+    let ws = websocket(&node, 0, 0);
+    // `auth` without `anonymous`: anonymous access is off.
+    assert_eq!(ws.auth.anonymous, None);
+    assert_eq!(ws.anonymous_role, "anonymous");
+    assert_eq!(
+        ws.auth.ticket,
+        [
+            ("joe".to_owned(), principal("ticket-from-env", "user")),
+            (
+                "joe@example.com".to_owned(),
+                principal("literal", "anonymous")
+            ),
+        ]
+        .into()
+    );
+    assert_eq!(
+        ws.auth.wampcra,
+        [
+            (
+                "peter".to_owned(),
+                cra_user("secret-from-env", "user", None)
+            ),
+            (
+                "salty".to_owned(),
+                cra_user("pw", "user", Some(("salt123", 1000, 32)))
+            ),
+            (
+                "tuned".to_owned(),
+                cra_user("pw", "user", Some(("s", 100, 16)))
+            ),
+        ]
+        .into()
+    );
+    assert_eq!(ws.auth.password_file, None);
+
+    // With `anonymous` too.
+    let config = ws_auth(json!({
+        "anonymous": {"type": "static", "role": "user"},
+        "ticket": {"type": "static", "principals": {"joe": {"ticket": "t", "role": "user"}}}
+    }));
+    let ws = websocket(&parse(&config).expect("valid"), 0, 0).clone();
+    assert_eq!(ws.auth.anonymous.as_deref(), Some("user"));
+    assert_eq!(ws.anonymous_role, "user");
+    assert_eq!(ws.auth.ticket.len(), 1);
+
+    // `anonymous` without `role`: role "anonymous".
+    let config = ws_auth(json!({"anonymous": {"type": "static"}}));
+    let ws = websocket(&parse(&config).expect("valid"), 0, 0).clone();
+    assert_eq!(ws.auth.anonymous.as_deref(), Some("anonymous"));
+    assert_eq!(ws.anonymous_role, "anonymous");
+}
+
+#[test]
+fn default_config_is_anonymous_only() {
+    let node = parse_json(&default_config_json()).expect("valid");
+    let uni = universal(&node, 0);
+    let anonymous_only = TransportAuth::default();
+    assert_eq!(*uni.websocket["ws"].auth, anonymous_only);
+    assert_eq!(*uni.rawsocket.as_ref().unwrap().auth, anonymous_only);
+    assert_eq!(*uni.mqtt.as_ref().unwrap().auth, anonymous_only);
+    // No `auth` on a standalone transport: the same.
+    let node = parse(&base()).expect("valid");
+    assert_eq!(*websocket(&node, 0, 0).auth, anonymous_only);
+}
+
+#[test]
+fn every_wamp_transport_kind_carries_its_auth() {
+    let auth = json!({"ticket": {"type": "static",
+                                 "principals": {"joe": {"ticket": "t", "role": "user"}}}});
+    let config = with_role(
+        with_transports(json!([
+            {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081}, "auth": auth},
+            {"type": "web", "endpoint": {"type": "tcp", "port": 8082},
+             "paths": {"ws": {"type": "websocket", "auth": auth}}},
+            {"type": "universal", "endpoint": {"type": "tcp", "port": 8083},
+             "rawsocket": {"auth": auth},
+             "websocket": {"ws": {"auth": auth}}}
+        ])),
+        "user",
+    );
+    let node = parse(&config).expect("valid");
+    let expected = TransportAuth {
+        anonymous: None,
+        ticket: [("joe".to_owned(), principal("t", "user"))].into(),
+        wampcra: BTreeMap::new(),
+        password_file: None,
+        password_file_role: "anonymous".into(),
+    };
+    assert_eq!(*rawsocket(&node, 0).settings.auth, expected);
+    let WebService::WebSocket(service) = &web(&node, 1).paths["ws"] else {
+        panic!("not a websocket service")
+    };
+    assert_eq!(*service.auth, expected);
+    let uni = universal(&node, 2);
+    assert_eq!(*uni.rawsocket.as_ref().unwrap().auth, expected);
+    assert_eq!(*uni.websocket["ws"].auth, expected);
+
+    // The roles of each are checked, at their own paths.
+    let bad = json!({"ticket": {"type": "static",
+                                "principals": {"joe": {"ticket": "t", "role": "admin"}}}});
+    let config = with_transports(json!([
+        {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081}, "auth": bad},
+        {"type": "web", "endpoint": {"type": "tcp", "port": 8082},
+         "paths": {"ws": {"type": "websocket", "auth": bad}}},
+        {"type": "universal", "endpoint": {"type": "tcp", "port": 8083},
+         "rawsocket": {"auth": bad},
+         "websocket": {"ws": {"auth": bad}}}
+    ]));
+    let message = "role \"admin\" (for ticket principal \"joe\") is not defined in any realm \
+                   of this worker";
+    assert_eq!(
+        errors(&config),
+        [
+            format!("workers[0].transports[0].auth.ticket.principals[\"joe\"].role: {message}"),
+            format!(
+                "workers[0].transports[1].paths.ws.auth.ticket.principals[\"joe\"].role: \
+                 {message}"
+            ),
+            format!(
+                "workers[0].transports[2].rawsocket.auth.ticket.principals[\"joe\"].role: \
+                 {message}"
+            ),
+            format!(
+                "workers[0].transports[2].websocket.ws.auth.ticket.principals[\"joe\"].role: \
+                 {message}"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn auth_roles_must_exist() {
+    let config = ws_auth(json!({
+        "anonymous": {"type": "static", "role": "guest"},
+        "ticket": {"type": "static", "principals": {"joe": {"ticket": "t", "role": "admin"}}},
+        "wampcra": {"type": "static", "users": {"peter": {"secret": "s", "role": "ops"}}}
+    }));
+    let path = "workers[0].transports[0].auth";
+    assert_eq!(
+        errors(&config),
+        [
+            format!(
+                "{path}.anonymous.role: role \"guest\" (for anonymous sessions) is not defined \
+                 in any realm of this worker"
+            ),
+            format!(
+                "{path}.ticket.principals[\"joe\"].role: role \"admin\" (for ticket principal \
+                 \"joe\") is not defined in any realm of this worker"
+            ),
+            format!(
+                "{path}.wampcra.users[\"peter\"].role: role \"ops\" (for WAMP-CRA user \
+                 \"peter\") is not defined in any realm of this worker"
+            ),
+        ]
+    );
+    // A role of another realm of the same worker counts.
+    let mut config = ws_auth(json!({
+        "ticket": {"type": "static", "principals": {"joe": {"ticket": "t", "role": "admin"}}}
+    }));
+    config["workers"][0]["realms"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "realm2", "roles": [{"name": "admin", "permissions": []}]}));
+    parse(&config).expect("valid");
+}
+
+#[test]
+fn secrets_from_the_environment() {
+    let path = "workers[0].transports[0].auth";
+    let config = ws_auth(json!({
+        "ticket": {"type": "static", "principals": {
+            "joe": {"ticket": "${NOT_SET}", "role": "user"},
+            "ann": {"ticket": "${EMPTY}", "role": "user"}
+        }},
+        "wampcra": {"type": "static", "users": {
+            "peter": {"secret": "${ALSO_NOT_SET}", "role": "user"}
+        }}
+    }));
+    assert_eq!(
+        env_errors(&config),
+        [
+            format!(
+                "{path}.ticket.principals[\"joe\"].ticket: environment variable NOT_SET is not \
+                 set"
+            ),
+            format!(
+                "{path}.ticket.principals[\"ann\"].ticket: environment variable EMPTY is empty"
+            ),
+            format!(
+                "{path}.wampcra.users[\"peter\"].secret: environment variable ALSO_NOT_SET is \
+                 not set"
+            ),
+        ]
+    );
+    // `$VAR` without braces is a literal secret, as in Crossbar.
+    let config = ws_auth(json!({
+        "ticket": {"type": "static", "principals": {"joe": {"ticket": "$JOE", "role": "user"}}}
+    }));
+    let node = parse_env(&config).expect("valid");
+    assert_eq!(websocket(&node, 0, 0).auth.ticket["joe"].ticket, "$JOE");
+}
+
+#[test]
+fn unsupported_auth_methods_and_types() {
+    let path = "workers[0].transports[0].auth";
+    for method in ["anonymous", "ticket", "wampcra"] {
+        for kind in ["dynamic", "function"] {
+            let config = ws_auth(json!({method: {"type": kind, "authenticator": "com.x.auth"}}));
+            assert_eq!(
+                errors(&config),
+                [format!(
+                    "{path}.{method}.type: authentication type \"{kind}\" is not supported yet"
+                )]
+            );
+        }
+        let config = ws_auth(json!({method: {"type": "magic"}}));
+        assert_eq!(
+            errors(&config),
+            [format!(
+                "{path}.{method}.type: unknown authentication type \"magic\", expected one of \
+                 \"static\", \"dynamic\", \"function\""
+            )]
+        );
+        let config = ws_auth(json!({method: {}}));
+        assert_eq!(
+            errors(&config),
+            [format!("{path}.{method}: missing field `type`")]
+        );
+    }
+    for method in [
+        "tls",
+        "cookie",
+        "cryptosign",
+        "scram",
+        "cryptosign-proxy",
+        "anonymous-proxy",
+    ] {
+        let config = ws_auth(json!({method: {"type": "static"}}));
+        assert_eq!(
+            errors(&config),
+            [format!(
+                "{path}.{method}: authentication method \"{method}\" is not supported yet"
+            )]
+        );
+    }
+    let config = ws_auth(json!({"password": {"type": "static"}}));
+    assert_eq!(
+        errors(&config),
+        [format!(
+            "{path}.password: unknown authentication method \"password\", expected one of \
+             \"anonymous\", \"ticket\", \"wampcra\", \"tls\", \"cookie\", \"cryptosign\", \
+             \"scram\", \"cryptosign-proxy\", \"anonymous-proxy\""
+        )]
+    );
+    for unsupported in ["ticket", "wampcra"] {
+        let inner = if unsupported == "ticket" {
+            "principals"
+        } else {
+            "users"
+        };
+        let config = ws_auth(json!({unsupported: {
+            "type": "static", inner: {}, "default-role": "user"
+        }}));
+        assert_eq!(
+            errors(&config),
+            [format!(
+                "{path}.{unsupported}.default-role: not supported yet"
+            )]
+        );
+    }
+}
+
+#[test]
+fn auth_without_a_method_is_an_error() {
+    let message = "no authentication method configured (give \"anonymous\", \"ticket\" or \
+                   \"wampcra\"; without `auth` anonymous access is allowed)";
+    for auth in [json!({}), json!({"anonymous": null})] {
+        assert_one_error(&ws_auth(auth), "workers[0].transports[0].auth", message);
+    }
+    assert_one_error(
+        &ws_auth(json!("secret")),
+        "workers[0].transports[0].auth",
+        "invalid type: string, expected a map",
+    );
+}
+
+#[test]
+fn principal_problems_report_their_paths() {
+    let path = "workers[0].transports[0].auth";
+    let config = ws_auth(json!({
+        "ticket": {"type": "static", "principals": {
+            "no_ticket": {"role": "user"},
+            "no_role": {"ticket": "t"},
+            "typo": {"ticket": "t", "role": "user", "rloe": "x"},
+            "": {"ticket": "t", "role": "user"},
+            "empty": {"ticket": "", "role": ""},
+            "number": {"ticket": 12345, "role": "user"},
+            "null": {"ticket": null, "role": "user"},
+            "string": "t"
+        }},
+        "wampcra": {"type": "static", "users": {
+            "zero": {"secret": "s", "role": "user", "salt": "x", "iterations": 0, "keylen": 0},
+            "huge": {"secret": "s", "role": "user", "salt": "x", "keylen": 4096},
+            "salt": {"secret": "s", "role": "user", "salt": 7}
+        }}
+    }));
+    let p = format!("{path}.ticket.principals");
+    let u = format!("{path}.wampcra.users");
+    assert_eq!(
+        errors(&config),
+        [
+            format!("{p}[\"no_ticket\"]: missing field `ticket`"),
+            format!("{p}[\"no_role\"]: missing field `role`"),
+            format!("{p}[\"typo\"].rloe: unknown field `rloe`, expected `ticket` or `role`"),
+            format!("{p}[\"\"]: authid must not be empty"),
+            format!("{p}[\"empty\"].ticket: must not be empty"),
+            format!("{p}[\"empty\"].role: role name must not be empty"),
+            format!("{p}[\"number\"].ticket: invalid type: integer, expected a string"),
+            format!("{p}[\"null\"]: missing field `ticket`"),
+            format!("{p}[\"string\"]: invalid type: string, expected a map"),
+            format!("{u}[\"zero\"].iterations: 0 is out of range (1 to 4294967295)"),
+            format!("{u}[\"zero\"].keylen: 0 is out of range (1 to 1024)"),
+            format!("{u}[\"huge\"].keylen: 4096 is out of range (1 to 1024)"),
+            format!("{u}[\"salt\"].salt: invalid type: integer `7`, expected a string"),
+        ]
+    );
+    let config = ws_auth(
+        json!({"ticket": {"type": "static"}, "wampcra": {"type": "static",
+                                                                          "users": []}}),
+    );
+    assert_eq!(
+        errors(&config),
+        [
+            format!("{path}.ticket: missing field `principals`"),
+            format!("{path}.wampcra.users: invalid type: sequence, expected a map"),
+        ]
+    );
+}
+
+#[test]
+fn secrets_never_show_in_errors_or_debug_output() {
+    let secret = "SECRET-value-42";
+    let config = ws_auth(json!({
+        "ticket": {"type": "static", "principals": {
+            "a": {"ticket": secret, "role": "nobody"},
+            "b": {"ticket": [secret], "role": "user"},
+            "c": secret,
+            "d": {"ticket": secret, "role": "user", "extra": 1},
+            "e": {"ticket": {"x": secret}, "role": "user"}
+        }},
+        "wampcra": {"type": "static", "users": {
+            "a": {"secret": secret, "role": "nobody"},
+            "b": {"secret": 4242, "role": "user"},
+            "c": secret,
+            "d": {"secret": secret, "role": "user", "iterations": 0, "salt": "x"}
+        }},
+        "anonymous": secret
+    }));
+    let errors = errors(&config);
+    // (The roles are not checked: the transport has other errors.)
+    assert_eq!(errors.len(), 8, "{errors:#?}");
+    for error in &errors {
+        assert!(
+            !error.contains("SECRET") && !error.contains("4242"),
+            "{error}"
+        );
+    }
+    // MQTT `options.auth`, `principals` and the method itself as strings.
+    let config = mqtt_config(json!({"realm": "realm1", "auth": {
+        "ticket": {"type": "static", "principals": secret}
+    }}));
+    let errors = self::errors(&config);
+    assert!(errors.iter().all(|e| !e.contains("SECRET")), "{errors:#?}");
+    let config = ws_auth(json!({"ticket": secret}));
+    assert!(self::errors(&config).iter().all(|e| !e.contains("SECRET")));
+    let config = ws_auth(json!({
+        "ticket": {"type": "static", "principals": {"a": {"ticket": secret, "role": "nobody"}}}
+    }));
+    assert_eq!(
+        self::errors(&config),
+        [
+            "workers[0].transports[0].auth.ticket.principals[\"a\"].role: role \"nobody\" (for \
+          ticket principal \"a\") is not defined in any realm of this worker"
+        ]
+    );
+
+    // A valid config's Debug output hides them too.
+    let config = ws_auth(json!({
+        "ticket": {"type": "static", "principals": {"a": {"ticket": secret, "role": "user"}}},
+        "wampcra": {"type": "static", "users": {"b": {"secret": secret, "role": "user"}}}
+    }));
+    let node = parse(&config).expect("valid");
+    assert_eq!(websocket(&node, 0, 0).auth.ticket["a"].ticket, secret);
+    for debug in [format!("{node:?}"), format!("{node:#?}")] {
+        assert!(!debug.contains("SECRET"), "{debug}");
+        assert!(debug.contains("<secret>"));
+    }
+}
+
+#[test]
+fn wampcra_iterations_without_salt_warn() {
+    let config = ws_auth(json!({"wampcra": {"type": "static", "users": {
+        "peter": {"secret": "s", "role": "user", "iterations": 10, "keylen": 16}
+    }}}));
+    let (node, warnings) =
+        parse_with_env_warnings(&config.to_string(), "(root)", &no_env, Path::new(NODE))
+            .expect("valid");
+    assert_eq!(websocket(&node, 0, 0).auth.wampcra["peter"].salt, None);
+    let path = "workers[0].transports[0].auth.wampcra.users[\"peter\"]";
+    let message = "has no effect without `salt` (the secret is used as it is)";
+    assert_eq!(
+        warnings,
+        [
+            ConfigError {
+                path: format!("{path}.iterations"),
+                message: message.into()
+            },
+            ConfigError {
+                path: format!("{path}.keylen"),
+                message: message.into()
+            },
+        ]
+    );
+}
+
+// MQTT authentication
+
+/// The auth of the `mqtt` transport of `mqtt_config(options)` (with role "device" in realm1),
+/// and the warnings.
+fn mqtt_auth_in(options: Value, base: &Path) -> (TransportAuth, Vec<ConfigError>) {
+    let config = with_role(mqtt_config(options), "device");
+    let (node, warnings) = parse_with_env_warnings(&config.to_string(), "(root)", &test_env, base)
+        .unwrap_or_else(|e| panic!("invalid: {e:#?}"));
+    ((*mqtt(&node, 0).settings.auth).clone(), warnings)
+}
+
+fn mqtt_auth(options: Value) -> TransportAuth {
+    let (auth, warnings) = mqtt_auth_in(options, Path::new(NODE));
+    assert_eq!(warnings, [], "unexpected warnings");
+    auth
+}
+
+/// The errors of `mqtt_config(options)` with role "device" in realm1.
+fn mqtt_errors(options: Value) -> Vec<String> {
+    env_errors(&with_role(mqtt_config(options), "device"))
+}
+
+#[test]
+fn mqtt_auth_anonymous_and_ticket() {
+    let joe = json!({"type": "static", "principals": {"joe": {"ticket": "${JOE_TICKET}",
+                                                              "role": "device"}}});
+    let joe_model: BTreeMap<_, _> =
+        [("joe".to_owned(), principal("ticket-from-env", "device"))].into();
+
+    // No `auth`: anonymous with `options.role`.
+    let auth = mqtt_auth(json!({"realm": "realm1", "role": "device"}));
+    assert_eq!(auth.anonymous.as_deref(), Some("device"));
+    assert_eq!(auth.password_file_role, "device");
+
+    // `auth` with `ticket` only: anonymous off.
+    let auth = mqtt_auth(json!({"realm": "realm1", "auth": {"ticket": joe}}));
+    assert_eq!(
+        auth,
+        TransportAuth {
+            anonymous: None,
+            ticket: joe_model.clone(),
+            wampcra: BTreeMap::new(),
+            password_file: None,
+            password_file_role: "anonymous".into(),
+        }
+    );
+    // ... so the default `options.role` need not exist then.
+    let mut config = mqtt_config(json!({"realm": "realm1", "auth": {"ticket": joe}}));
+    config["workers"][0]["realms"][0]["roles"][0]["name"] = json!("device");
+    parse_env(&config).expect("valid without an anonymous role");
+
+    // `auth.anonymous` without a role: `options.role`; with one: that.
+    let auth = mqtt_auth(json!({"realm": "realm1", "role": "device",
+                                "auth": {"anonymous": {"type": "static"}, "ticket": joe}}));
+    assert_eq!(auth.anonymous.as_deref(), Some("device"));
+    assert_eq!(auth.ticket, joe_model);
+    let auth = mqtt_auth(json!({"realm": "realm1", "role": "device",
+                                "auth": {"anonymous": {"type": "static", "role": "anonymous"}}}));
+    assert_eq!(auth.anonymous.as_deref(), Some("anonymous"));
+
+    // The same in a universal transport's `mqtt` and an MQTT WebSocket path.
+    let config = with_role(
+        with_transports(json!([{
+            "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+            "mqtt": {"options": {"realm": "realm1", "auth": {"ticket": joe}}},
+            "websocket": {"mqtt": {"type": "mqtt",
+                                   "options": {"realm": "realm1", "auth": {"ticket": joe}}}}
+        }])),
+        "device",
+    );
+    let node = parse_env(&config).expect("valid");
+    let uni = universal(&node, 0);
+    assert_eq!(uni.mqtt.as_ref().unwrap().auth.ticket, joe_model);
+    assert_eq!(uni.mqtt.as_ref().unwrap().auth.anonymous, None);
+    assert_eq!(uni.mqtt_websocket["mqtt"].auth.ticket, joe_model);
+}
+
+#[test]
+fn mqtt_auth_problems() {
+    let path = "workers[0].transports[0].options";
+    assert_eq!(
+        mqtt_errors(json!({"realm": "realm1", "auth": {
+            "wampcra": {"type": "static", "users": {"p": {"secret": "s", "role": "device"}}}
+        }})),
+        [format!(
+            "{path}.auth.wampcra: not supported for MQTT (no challenge in MQTT 3.1.1)"
+        )]
+    );
+    assert_eq!(
+        mqtt_errors(json!({"realm": "realm1", "auth": {
+            "ticket": {"type": "dynamic", "authenticator": "com.x"},
+            "cryptosign": {"type": "static"}
+        }})),
+        [
+            format!(
+                "{path}.auth.ticket.type: authentication type \"dynamic\" is not supported yet"
+            ),
+            format!(
+                "{path}.auth.cryptosign: authentication method \"cryptosign\" is not supported yet"
+            ),
+        ]
+    );
+    // Roles must be roles of the MQTT realm (not just of the worker).
+    let mut config = with_role(
+        mqtt_config(json!({"realm": "realm1", "auth": {
+            "anonymous": {"type": "static", "role": "guest"},
+            "ticket": {"type": "static", "principals": {
+                "joe": {"ticket": "t", "role": "admin"}
+            }}
+        }})),
+        "device",
+    );
+    config["workers"][0]["realms"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "realm2", "roles": [{"name": "admin", "permissions": []}]}));
+    assert_eq!(
+        errors(&config),
+        [
+            format!(
+                "{path}.auth.anonymous.role: role \"guest\" (for anonymous MQTT clients) is not \
+                 defined in realm \"realm1\""
+            ),
+            format!(
+                "{path}.auth.ticket.principals[\"joe\"].role: role \"admin\" (for MQTT ticket \
+                 principal \"joe\") is not defined in realm \"realm1\""
+            ),
+        ]
+    );
+    // An unset `${VAR}` ticket.
+    assert_eq!(
+        mqtt_errors(
+            json!({"realm": "realm1", "auth": {"ticket": {"type": "static",
+            "principals": {"joe": {"ticket": "${NOPE}", "role": "device"}}}}})
+        ),
+        [format!(
+            "{path}.auth.ticket.principals[\"joe\"].ticket: environment variable NOPE is not set"
+        )]
+    );
+    // `auth` is walked even when a sibling option has a typo.
+    assert_eq!(
+        mqtt_errors(json!({"realm": "realm1", "rol": "x", "auth": {"tls": {}}})),
+        [
+            format!(
+                "{path}.rol: unknown field `rol`, expected one of `realm`, `role`, \
+                 `payload_mapping`, `auth`, `password_file`, `allow_anonymous`, \
+                 `max_packet_size`, `max_inflight`, `max_queued_messages`, `max_queued_bytes`, \
+                 `session_expiry`, `max_keepalive`, `connect_timeout`"
+            ),
+            format!("{path}.auth.tls: authentication method \"tls\" is not supported yet"),
+        ]
+    );
+}
+
+#[test]
+fn mqtt_allow_anonymous() {
+    let joe = json!({"type": "static", "principals": {"joe": {"ticket": "t", "role": "device"}}});
+    // false turns anonymous access off.
+    let auth = mqtt_auth(json!({"realm": "realm1", "allow_anonymous": false,
+                                "auth": {"ticket": joe}}));
+    assert_eq!(auth.anonymous, None);
+    assert_eq!(auth.ticket.len(), 1);
+    // true turns it on (with `options.role`) even with an `auth` without `anonymous`.
+    let auth = mqtt_auth(
+        json!({"realm": "realm1", "role": "device", "allow_anonymous": true,
+                                "auth": {"ticket": joe}}),
+    );
+    assert_eq!(auth.anonymous.as_deref(), Some("device"));
+    // true changes nothing without `auth`, or with `auth.anonymous`.
+    let auth = mqtt_auth(json!({"realm": "realm1", "allow_anonymous": true}));
+    assert_eq!(auth.anonymous.as_deref(), Some("anonymous"));
+    let auth = mqtt_auth(json!({"realm": "realm1", "allow_anonymous": true,
+        "auth": {"anonymous": {"type": "static", "role": "device"}}}));
+    assert_eq!(auth.anonymous.as_deref(), Some("device"));
+    // false contradicts `auth.anonymous`.
+    assert_eq!(
+        mqtt_errors(json!({"realm": "realm1", "allow_anonymous": false,
+                           "auth": {"anonymous": {"type": "static"}, "ticket": joe}})),
+        [
+            "workers[0].transports[0].options.allow_anonymous: false, but `auth.anonymous` allows \
+          anonymous clients: remove one of them"
+        ]
+    );
+    // Nobody can connect: valid, with a warning.
+    for options in [
+        json!({"realm": "realm1", "allow_anonymous": false}),
+        json!({"realm": "realm1", "auth": {"ticket": {"type": "static", "principals": {}}}}),
+    ] {
+        let (auth, warnings) = mqtt_auth_in(options, Path::new(NODE));
+        assert_eq!(auth.anonymous, None);
+        assert_eq!(
+            warnings,
+            [ConfigError {
+                path: "workers[0].transports[0].options".into(),
+                message: "no MQTT client can connect: anonymous access is off, and there is no \
+                          ticket principal and no `password_file`"
+                    .into()
+            }]
+        );
+    }
+}
+
+/// A node directory with a mosquitto password file `passwd` (user "sensor", password "pw").
+fn passwd_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = crate::auth::mosquitto::hash_password_pbkdf2(b"pw");
+    std::fs::write(dir.path().join("passwd"), format!("sensor:{hash}\n")).unwrap();
+    dir
+}
+
+#[test]
+fn mqtt_password_file() {
+    let dir = passwd_dir();
+    let (auth, warnings) = mqtt_auth_in(
+        json!({"realm": "realm1", "role": "device", "password_file": "passwd",
+               "allow_anonymous": false}),
+        dir.path(),
+    );
+    assert_eq!(warnings, []);
+    assert_eq!(
+        auth,
+        TransportAuth {
+            anonymous: None,
+            ticket: BTreeMap::new(),
+            wampcra: BTreeMap::new(),
+            password_file: Some(dir.path().join("passwd")),
+            password_file_role: "device".into(),
+        }
+    );
+    // With `ticket` too, and anonymous on by default.
+    let (auth, _) = mqtt_auth_in(
+        json!({"realm": "realm1", "password_file": "./sub/../passwd",
+               "auth": {"anonymous": {"type": "static"},
+                        "ticket": {"type": "static", "principals": {
+                            "joe": {"ticket": "t", "role": "device"}}}}}),
+        dir.path(),
+    );
+    assert_eq!(auth.password_file, Some(dir.path().join("passwd")));
+    assert_eq!(auth.anonymous.as_deref(), Some("anonymous"));
+    assert_eq!(auth.ticket.len(), 1);
+
+    // load_dir resolves it against the node directory.
+    let config = with_role(
+        mqtt_config(json!({"realm": "realm1", "role": "device", "password_file": "passwd"})),
+        "device",
+    );
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let node = load_dir(dir.path()).unwrap().expect("config found");
+    let auth = &mqtt(&node, 0).settings.auth;
+    assert_eq!(auth.password_file, Some(dir.path().join("passwd")));
+    assert_eq!(auth.anonymous.as_deref(), Some("device"));
+    assert_eq!(auth.password_file_role, "device");
+
+    // The password file users' role (`options.role`) must exist, even when anonymous is off.
+    let mut config = mqtt_config(json!({"realm": "realm1", "password_file": "passwd",
+                                        "allow_anonymous": false}));
+    config["workers"][0]["realms"][0]["roles"][0]["name"] = json!("device");
+    assert_eq!(
+        errors_in(&config, dir.path()),
+        [
+            "workers[0].transports[0].options: role \"anonymous\" (for MQTT clients) is not \
+          defined in realm \"realm1\""
+        ]
+    );
+}
+
+#[test]
+fn mqtt_password_file_problems() {
+    let dir = passwd_dir();
+    let path = "workers[0].transports[0].options.password_file";
+    let config = |file: &str| mqtt_config(json!({"realm": "realm1", "password_file": file}));
+    // Missing: the error names the resolved file.
+    let errors = errors_in(&config("missing"), dir.path());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let prefix = format!("{path}: {}", dir.path().join("missing").display());
+    assert!(errors[0].starts_with(&prefix), "{errors:#?}");
+    // Malformed: the line is named.
+    std::fs::write(dir.path().join("bad"), "# users\nsensor\n").unwrap();
+    let errors = errors_in(&config("bad"), dir.path());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].starts_with(path), "{errors:#?}");
+    assert!(errors[0].contains("line 2"), "{errors:#?}");
+    // A directory.
+    let errors = errors_in(&config("."), dir.path());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].starts_with(path), "{errors:#?}");
 }
