@@ -177,6 +177,8 @@ pub struct TransportAuth {
     pub ticket: std::collections::BTreeMap<String, TicketPrincipal>,
     /// `wampcra` (static `users`): authid → user.
     pub wampcra: std::collections::BTreeMap<String, CraUser>,
+    /// `cryptosign` (static `principals`): authid → (authorized Ed25519 public keys, role).
+    pub cryptosign: std::collections::BTreeMap<String, CryptosignPrincipal>,
     /// MQTT only: a mosquitto `password_file` (users get `password_file_role`).
     pub password_file: Option<PathBuf>,
     /// Role of users authenticated by `password_file`.
@@ -189,6 +191,7 @@ impl Default for TransportAuth {
             anonymous: Some("anonymous".into()),
             ticket: Default::default(),
             wampcra: Default::default(),
+            cryptosign: Default::default(),
             password_file: None,
             password_file_role: "anonymous".into(),
         }
@@ -211,6 +214,15 @@ impl std::fmt::Debug for TicketPrincipal {
             .field("role", &self.role)
             .finish()
     }
+}
+
+/// A `cryptosign` principal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CryptosignPrincipal {
+    /// `authorized_keys`: raw 32-byte Ed25519 public keys (hex in config).
+    pub authorized_keys: Vec<[u8; 32]>,
+    /// Role granted.
+    pub role: String,
 }
 
 /// A `wampcra` user.

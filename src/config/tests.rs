@@ -3452,6 +3452,7 @@ fn every_wamp_transport_kind_carries_its_auth() {
         anonymous: None,
         ticket: [("joe".to_owned(), principal("t", "user"))].into(),
         wampcra: BTreeMap::new(),
+        cryptosign: Default::default(),
         password_file: None,
         password_file_role: "anonymous".into(),
     };
@@ -3834,6 +3835,7 @@ fn mqtt_auth_anonymous_and_ticket() {
             anonymous: None,
             ticket: joe_model.clone(),
             wampcra: BTreeMap::new(),
+            cryptosign: Default::default(),
             password_file: None,
             password_file_role: "anonymous".into(),
         }
@@ -4017,6 +4019,7 @@ fn mqtt_password_file() {
             anonymous: None,
             ticket: BTreeMap::new(),
             wampcra: BTreeMap::new(),
+            cryptosign: Default::default(),
             password_file: Some(dir.path().join("passwd")),
             password_file_role: "device".into(),
         }
