@@ -273,6 +273,7 @@ fn sample_config_parses() {
         *ws.auth,
         TransportAuth {
             anonymous: None,
+            cryptosign: Default::default(),
             ticket: [(
                 "joe".to_owned(),
                 TicketPrincipal {
