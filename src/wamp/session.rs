@@ -88,8 +88,57 @@ struct Pending {
     /// unknown and known users take the same path).
     role: Option<String>,
     /// What AUTHENTICATE.Signature must be.
-    expected: String,
+    expected: Expected,
     callee_cancels: bool,
+}
+
+/// How an AUTHENTICATE signature is checked.
+#[derive(Debug)]
+enum Expected {
+    /// Equal to this secret (ticket) or computed value (WAMP-CRA).
+    Secret(String),
+    /// An Ed25519 signature of `challenge` by `key` (cryptosign), hex, optionally followed by
+    /// the challenge itself (Autobahn sends signature || message).
+    Ed25519 {
+        challenge: [u8; 32],
+        key: Option<[u8; 32]>,
+    },
+}
+
+impl Expected {
+    fn verify(&self, signature: &str) -> bool {
+        match self {
+            Expected::Secret(s) => secret_eq(signature.as_bytes(), s.as_bytes()),
+            Expected::Ed25519 { challenge, key } => {
+                let Some(key) = key else { return false };
+                let Some(bytes) = decode_hex(signature) else {
+                    return false;
+                };
+                let sig = match bytes.len() {
+                    64 => &bytes[..],
+                    96 if bytes[64..] == challenge[..] => &bytes[..64],
+                    _ => return false,
+                };
+                ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+                    .verify(challenge, sig)
+                    .is_ok()
+            }
+        }
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn encode_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Failed authentications since start (all transports).
@@ -397,7 +446,9 @@ impl WampSession {
                         realm,
                         method: "ticket",
                         role: principal.map(|p| p.role.clone()),
-                        expected: principal.map_or_else(random_authid, |p| p.ticket.clone()),
+                        expected: Expected::Secret(
+                            principal.map_or_else(random_authid, |p| p.ticket.clone()),
+                        ),
                         authid,
                         callee_cancels,
                     };
@@ -446,6 +497,7 @@ impl WampSession {
                         }
                         None => cra_sign(random_authid().as_bytes(), &challenge),
                     };
+                    let expected = Expected::Secret(expected);
                     let pending = Pending {
                         realm,
                         method: "wampcra",
@@ -457,6 +509,61 @@ impl WampSession {
                     self.state = State::Challenged(Box::new(pending));
                     out.push(Message::Challenge {
                         method: "wampcra".into(),
+                        extra,
+                    });
+                    return Flow::Continue;
+                }
+                "cryptosign" if !auth.cryptosign.is_empty() => {
+                    let extra = details.get("authextra").and_then(Value::as_dict);
+                    if extra
+                        .and_then(|e| e.get("channel_binding"))
+                        .is_some_and(|v| *v != Value::Null)
+                    {
+                        self.state = State::Closed;
+                        return abort(
+                            out,
+                            reason::NOT_AUTHORIZED,
+                            "cryptosign channel binding is not supported",
+                        );
+                    }
+                    let pubkey = extra
+                        .and_then(|e| e.get("pubkey"))
+                        .and_then(Value::as_str)
+                        .and_then(decode_hex)
+                        .and_then(|k| <[u8; 32]>::try_from(k).ok());
+                    // The principal: by authid when given, else the one whose key it is.
+                    let found = match requested_authid {
+                        Some(a) => auth.cryptosign.get(a).map(|p| (a.to_owned(), p)),
+                        None => auth
+                            .cryptosign
+                            .iter()
+                            .find(|(_, p)| pubkey.is_some_and(|k| p.authorized_keys.contains(&k)))
+                            .map(|(a, p)| (a.clone(), p)),
+                    };
+                    let (authid, role, key) = match found {
+                        Some((a, p)) => {
+                            let key = pubkey.filter(|k| p.authorized_keys.contains(k));
+                            (a, Some(p.role.clone()), key)
+                        }
+                        None => (requested_authid.unwrap_or_default().to_owned(), None, None),
+                    };
+                    let challenge: [u8; 32] = rand::random();
+                    let extra = dict([
+                        ("challenge", Value::from(encode_hex(&challenge))),
+                        ("channel_binding", Value::Null),
+                    ]);
+                    let expected = Expected::Ed25519 { challenge, key };
+                    let pending = Pending {
+                        realm,
+                        method: "cryptosign",
+                        role,
+                        expected,
+                        authid,
+                        callee_cancels,
+                    };
+                    self.state = State::Challenged(Box::new(pending));
+                    out.push(Message::Challenge {
+                        method: "cryptosign".into(),
                         extra,
                     });
                     return Flow::Continue;
@@ -477,7 +584,7 @@ impl WampSession {
         let State::Challenged(p) = std::mem::replace(&mut self.state, State::Closed) else {
             return Flow::Close;
         };
-        let ok = secret_eq(signature.as_bytes(), p.expected.as_bytes());
+        let ok = p.expected.verify(&signature);
         match (ok, p.role) {
             (true, Some(role)) => {
                 let (realm, authid, method, cc) = (p.realm, p.authid, p.method, p.callee_cancels);
