@@ -201,10 +201,23 @@ impl Ctx {
                 }
             }
         });
+        let acl_file = s.auth.acl_file.as_ref().map(|path| {
+            match crate::auth::mosquitto::AclFile::load(path) {
+                Ok(acl) => Arc::new(acl),
+                Err(e) => {
+                    // Checked at startup; if it changed since, deny everything rather than allow.
+                    warn!(path = %path.display(), error = %e, "cannot load the MQTT acl_file");
+                    Arc::new(
+                        crate::auth::mosquitto::AclFile::parse("").expect("an empty ACL parses"),
+                    )
+                }
+            }
+        });
         Arc::new(MqttEndpoint {
             settings: Arc::new(s.clone()),
             realm,
             password_file,
+            acl_file,
         })
     }
 

@@ -36,23 +36,23 @@ use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
 use super::raw::{
-    RawAllow, RawAnonymousStatic, RawController, RawControllerOptions, RawCraUser, RawDisclose,
-    RawJson, RawJsonOptions, RawMatch, RawMqtt, RawMqttOptions, RawMqttWebSocket, RawNode,
-    RawNodeInfo, RawPayloadDynamic, RawPayloadNative, RawPayloadPlain, RawPermission, RawRawSocket,
-    RawRawSocketOptions, RawRealm, RawRealmMqtt, RawRealmOptions, RawRedirect, RawRole, RawRouter,
-    RawStatic, RawStaticOptions, RawTcpEndpoint, RawTicketPrincipal, RawTicketStatic, RawTls,
-    RawUniversal, RawUniversalMqtt, RawUniversalRawSocket, RawUniversalWeb, RawUnixEndpoint,
-    RawUriCheck, RawWampCraStatic, RawWeb, RawWebOptions, RawWebSocket, RawWebSocketOptions,
-    RawWebSocketService, RawWorkerOptions,
+    RawAllow, RawAnonymousStatic, RawController, RawControllerOptions, RawCraUser,
+    RawCryptosignPrincipal, RawCryptosignStatic, RawDisclose, RawJson, RawJsonOptions, RawMatch,
+    RawMqtt, RawMqttOptions, RawMqttWebSocket, RawNode, RawNodeInfo, RawPayloadDynamic,
+    RawPayloadNative, RawPayloadPlain, RawPermission, RawRawSocket, RawRawSocketOptions, RawRealm,
+    RawRealmMqtt, RawRealmOptions, RawRedirect, RawRole, RawRouter, RawStatic, RawStaticOptions,
+    RawTcpEndpoint, RawTicketPrincipal, RawTicketStatic, RawTls, RawUniversal, RawUniversalMqtt,
+    RawUniversalRawSocket, RawUniversalWeb, RawUnixEndpoint, RawUriCheck, RawWampCraStatic, RawWeb,
+    RawWebOptions, RawWebSocket, RawWebSocketOptions, RawWebSocketService, RawWorkerOptions,
 };
 use super::syntax;
 use super::{
-    Allow, ConfigError, CraUser, Disclose, Endpoint, IpVersion, MatchPolicy, MqttSettings,
-    MqttTransport, NodeConfig, PayloadFormat, PayloadMapping, Permission, RawSocketSettings,
-    RawSocketTransport, RealmConfig, RealmMqtt, RoleConfig, RouterWorker, StaticService,
-    TcpEndpoint, TicketPrincipal, TlsConfig, TlsVersion, TransportAuth, TransportConfig,
-    UniversalTransport, UnixEndpoint, UriCheck, WebPaths, WebService, WebSocketOptions,
-    WebSocketSettings, WebSocketTransport, WebTransport,
+    Allow, ConfigError, CraUser, CryptosignPrincipal, Disclose, Endpoint, IpVersion, MatchPolicy,
+    MqttSettings, MqttTransport, NodeConfig, PayloadFormat, PayloadMapping, Permission,
+    RawSocketSettings, RawSocketTransport, RealmConfig, RealmMqtt, RoleConfig, RouterWorker,
+    StaticService, TcpEndpoint, TicketPrincipal, TlsConfig, TlsVersion, TransportAuth,
+    TransportConfig, UniversalTransport, UnixEndpoint, UriCheck, WebPaths, WebService,
+    WebSocketOptions, WebSocketSettings, WebSocketTransport, WebTransport,
 };
 use crate::wire::Serializer;
 
@@ -122,13 +122,12 @@ const UNSUPPORTED_WEB_SERVICES: &[&str] = &[
     "catalog",
     "none",
 ];
-/// Authentication methods junction implements (`wampcra` not for MQTT).
-const AUTH_METHODS: &[&str] = &["anonymous", "ticket", "wampcra"];
+/// Authentication methods junction implements (`wampcra` and `cryptosign` not for MQTT).
+const AUTH_METHODS: &[&str] = &["anonymous", "ticket", "wampcra", "cryptosign"];
 /// Crossbar authentication methods junction does not implement yet.
 const UNSUPPORTED_AUTH_METHODS: &[&str] = &[
     "tls",
     "cookie",
-    "cryptosign",
     "scram",
     "cryptosign-proxy",
     "anonymous-proxy",
@@ -244,7 +243,8 @@ struct ParsedAuth {
     anonymous: Anonymous,
     ticket: BTreeMap<String, TicketPrincipal>,
     wampcra: BTreeMap<String, CraUser>,
-    /// The roles of the ticket principals and WAMP-CRA users.
+    cryptosign: BTreeMap<String, CryptosignPrincipal>,
+    /// The roles of the ticket principals, WAMP-CRA users and cryptosign principals.
     roles: Vec<RoleRef>,
 }
 
@@ -1043,9 +1043,10 @@ impl<'e> Checker<'e> {
                 anonymous,
                 ticket: parsed.ticket,
                 wampcra: parsed.wampcra,
-                cryptosign: BTreeMap::new(),
+                cryptosign: parsed.cryptosign,
                 password_file: None,
                 password_file_role: anonymous_role.clone(),
+                acl_file: None,
             }),
             anonymous_role,
             roles,
@@ -1969,6 +1970,7 @@ impl<'e> Checker<'e> {
                 cryptosign: BTreeMap::new(),
                 password_file,
                 password_file_role,
+                acl_file: None,
             },
             roles,
         ))
@@ -2578,6 +2580,11 @@ impl<'e> Checker<'e> {
                     "not supported for MQTT (no challenge in MQTT 3.1.1)",
                 ),
                 "wampcra" => self.wampcra(config, &method_path, &mut parsed),
+                "cryptosign" if mqtt => self.error(
+                    &method_path,
+                    "not supported for MQTT (no challenge in MQTT 3.1.1)",
+                ),
+                "cryptosign" => self.cryptosign(config, &method_path, &mut parsed),
                 m if UNSUPPORTED_AUTH_METHODS.contains(&m) => self.error(
                     &method_path,
                     format!("authentication method {m:?} is not supported yet"),
@@ -2596,7 +2603,7 @@ impl<'e> Checker<'e> {
             let methods = if mqtt {
                 "\"anonymous\" or \"ticket\""
             } else {
-                "\"anonymous\", \"ticket\" or \"wampcra\""
+                "\"anonymous\", \"ticket\", \"wampcra\" or \"cryptosign\""
             };
             self.error(
                 path,
@@ -2772,6 +2779,134 @@ impl<'e> Checker<'e> {
         }
     }
 
+    /// `auth.cryptosign` (static `principals`: authid → `{authorized_keys, role}`). A key
+    /// identifies one authid: the same key under two authids is an error.
+    fn cryptosign(&mut self, value: &Value, path: &Path, parsed: &mut ParsedAuth) {
+        let Some(map) = self.secret_object(value, path) else {
+            return;
+        };
+        if !self.static_method(map, path) {
+            return;
+        }
+        let mut trustroots = false;
+        if let Some(raw) = self.de::<RawCryptosignStatic>(value, path) {
+            for (key, given) in [
+                ("trustroots", raw.trustroots.is_some()),
+                ("trustroot", raw.trustroot.is_some()),
+            ] {
+                if given {
+                    trustroots = true;
+                    self.unsupported_key(path, key);
+                }
+            }
+        }
+        // Crossbar takes `principals` or trustroots: without `principals`, the unsupported
+        // trustroots are the whole story.
+        if trustroots && get(map, "principals").is_none() {
+            return;
+        }
+        // Each key, with the authid and path of its first listing.
+        let mut seen = HashMap::new();
+        let (entries, entries_path) = self.principals(map, "principals", path);
+        for (authid, entry) in entries.into_iter().flatten() {
+            let Some(entry_path) = self.principal(authid, entry, &entries_path) else {
+                continue;
+            };
+            let Some(raw) = self.de::<RawCryptosignPrincipal>(entry, &entry_path) else {
+                continue;
+            };
+            let start = self.errors.len();
+            if raw.realm.is_some() {
+                self.unsupported_key(&entry_path, "realm");
+            }
+            let keys =
+                self.authorized_keys(raw.authorized_keys.as_ref(), authid, &entry_path, &mut seen);
+            let role = self.principal_role(
+                raw.role,
+                &entry_path,
+                &format!("for cryptosign principal {authid:?}"),
+            );
+            if !self.ok_since(start) {
+                continue;
+            }
+            if let (Some(authorized_keys), Some(role)) = (keys, role) {
+                parsed.cryptosign.insert(
+                    authid.clone(),
+                    CryptosignPrincipal {
+                        authorized_keys,
+                        role: role.role.clone(),
+                    },
+                );
+                parsed.roles.push(role);
+            }
+        }
+    }
+
+    /// The `authorized_keys` of the cryptosign principal `authid` at `path`: a non-empty list
+    /// of Ed25519 public keys, 64 hex characters each. `seen` maps the keys listed so far in
+    /// this block to their authid and path. No message quotes a key.
+    fn authorized_keys(
+        &mut self,
+        value: Option<&Value>,
+        authid: &str,
+        path: &Path,
+        seen: &mut HashMap<[u8; 32], (String, Path)>,
+    ) -> Option<Vec<[u8; 32]>> {
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            self.error(path, "missing field `authorized_keys`");
+            return None;
+        };
+        let path = path.key("authorized_keys");
+        let Value::Array(items) = value else {
+            self.error(
+                &path,
+                format!("invalid type: {}, expected a sequence", json_type(value)),
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.error(&path, "must list at least one public key");
+            return None;
+        }
+        let start = self.errors.len();
+        let mut keys = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let key_path = path.index(i);
+            let Value::String(text) = item else {
+                self.error(
+                    &key_path,
+                    format!("invalid type: {}, expected a string", json_type(item)),
+                );
+                continue;
+            };
+            let key = match ed25519_public_key(text) {
+                Ok(key) => key,
+                Err(message) => {
+                    self.error(&key_path, message);
+                    continue;
+                }
+            };
+            match seen.get(&key) {
+                Some((first, first_path)) if first == authid => self.warning(
+                    &key_path,
+                    format!("the same public key as {first_path} (listed twice)"),
+                ),
+                Some((first, first_path)) => self.error(
+                    &key_path,
+                    format!(
+                        "the same public key is already listed for {first:?} at {first_path} \
+                         (a key identifies one authid)"
+                    ),
+                ),
+                None => {
+                    seen.insert(key, (authid.to_owned(), key_path));
+                    keys.push(key);
+                }
+            }
+        }
+        self.ok_since(start).then_some(keys)
+    }
+
     /// The principal map `key` of a static method (`principals`, `users`), required, and its
     /// path; problems are reported (`None` then).
     fn principals<'v>(
@@ -2921,6 +3056,31 @@ fn quoted(names: &[&str]) -> String {
         .map(|n| format!("{n:?}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// An Ed25519 public key written as 64 hex digits (either case). The error never quotes the
+/// text: a private key pasted by mistake must not end up in a log.
+fn ed25519_public_key(text: &str) -> Result<[u8; 32], String> {
+    const EXPECTED: &str = "must be an Ed25519 public key (64 hex characters)";
+    let chars = text.chars().count();
+    if chars != 64 {
+        return Err(format!("{EXPECTED}, not {chars} characters"));
+    }
+    if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "{EXPECTED}: found a character that is not a hex digit"
+        ));
+    }
+    let nibble = |b: u8| match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    };
+    let mut key = [0u8; 32];
+    for (byte, pair) in key.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        *byte = nibble(pair[0]) << 4 | nibble(pair[1]);
+    }
+    Ok(key)
 }
 
 /// The JSON type of a value, without the value (for nodes that may hold a secret).

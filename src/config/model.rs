@@ -183,6 +183,8 @@ pub struct TransportAuth {
     pub password_file: Option<PathBuf>,
     /// Role of users authenticated by `password_file`.
     pub password_file_role: String,
+    /// MQTT only: a mosquitto `acl_file`, checked on top of the role's permissions.
+    pub acl_file: Option<PathBuf>,
 }
 
 impl Default for TransportAuth {
@@ -194,6 +196,7 @@ impl Default for TransportAuth {
             cryptosign: Default::default(),
             password_file: None,
             password_file_role: "anonymous".into(),
+            acl_file: None,
         }
     }
 }

@@ -151,6 +151,7 @@ fn default_config_parses() {
             auth: std::sync::Arc::new(TransportAuth {
                 anonymous: Some("anonymous".into()),
                 password_file_role: "anonymous".into(),
+                acl_file: None,
                 ..Default::default()
             }),
         }
@@ -293,6 +294,7 @@ fn sample_config_parses() {
             .into(),
             password_file: None,
             password_file_role: "anonymous".into(),
+            acl_file: None,
         }
     );
 }
@@ -664,7 +666,8 @@ fn unsupported_keys_report_their_paths() {
         "anonymous": {"type": "static", "role": "anonymous", "authid": "x"},
         "ticket": {"type": "function", "create": "x.y"},
         "wampcra": {"type": "dynamic", "authenticator": "com.x"},
-        "cryptosign": {}
+        "cryptosign": {"type": "static", "trustroots": {"realm1": "0xabc"}},
+        "scram": {}
     });
     let errors = errors(&config);
     let expected = [
@@ -697,8 +700,9 @@ fn unsupported_keys_report_their_paths() {
          supported yet",
         "workers[0].transports[0].auth.wampcra.type: authentication type \"dynamic\" is not \
          supported yet",
-        "workers[0].transports[0].auth.cryptosign: authentication method \"cryptosign\" is not \
-         supported yet",
+        "workers[0].transports[0].auth.cryptosign.trustroots: not supported yet",
+        "workers[0].transports[0].auth.scram: authentication method \"scram\" is not supported \
+         yet",
     ];
     assert_eq!(errors, expected);
 }
@@ -1137,6 +1141,7 @@ fn rawsocket_transport_parses() {
             auth: std::sync::Arc::new(TransportAuth {
                 anonymous: Some("anonymous".into()),
                 password_file_role: "anonymous".into(),
+                acl_file: None,
                 ..Default::default()
             }),
             open_handshake_timeout: Duration::from_secs(2),
@@ -1397,6 +1402,7 @@ fn web_transport_parses() {
             auth: std::sync::Arc::new(TransportAuth {
                 anonymous: Some("anonymous".into()),
                 password_file_role: "anonymous".into(),
+                acl_file: None,
                 ..Default::default()
             }),
         })
@@ -2242,6 +2248,7 @@ fn mqtt_transport_options_are_honoured() {
             auth: std::sync::Arc::new(TransportAuth {
                 anonymous: Some("device".into()),
                 password_file_role: "device".into(),
+                acl_file: None,
                 ..Default::default()
             }),
             realm: "realm1".into(),
@@ -2522,6 +2529,7 @@ fn universal_mqtt() {
             auth: std::sync::Arc::new(TransportAuth {
                 anonymous: Some("device".into()),
                 password_file_role: "device".into(),
+                acl_file: None,
                 ..Default::default()
             }),
             ..MqttSettings::default()
@@ -3456,6 +3464,7 @@ fn every_wamp_transport_kind_carries_its_auth() {
         cryptosign: Default::default(),
         password_file: None,
         password_file_role: "anonymous".into(),
+        acl_file: None,
     };
     assert_eq!(*rawsocket(&node, 0).settings.auth, expected);
     let WebService::WebSocket(service) = &web(&node, 1).paths["ws"] else {
@@ -3504,7 +3513,10 @@ fn auth_roles_must_exist() {
     let config = ws_auth(json!({
         "anonymous": {"type": "static", "role": "guest"},
         "ticket": {"type": "static", "principals": {"joe": {"ticket": "t", "role": "admin"}}},
-        "wampcra": {"type": "static", "users": {"peter": {"secret": "s", "role": "ops"}}}
+        "wampcra": {"type": "static", "users": {"peter": {"secret": "s", "role": "ops"}}},
+        "cryptosign": {"type": "static", "principals": {
+            "carl": {"authorized_keys": [KEY_A], "role": "robot"}
+        }}
     }));
     let path = "workers[0].transports[0].auth";
     assert_eq!(
@@ -3521,6 +3533,10 @@ fn auth_roles_must_exist() {
             format!(
                 "{path}.wampcra.users[\"peter\"].role: role \"ops\" (for WAMP-CRA user \
                  \"peter\") is not defined in any realm of this worker"
+            ),
+            format!(
+                "{path}.cryptosign.principals[\"carl\"].role: role \"robot\" (for cryptosign \
+                 principal \"carl\") is not defined in any realm of this worker"
             ),
         ]
     );
@@ -3574,7 +3590,7 @@ fn secrets_from_the_environment() {
 #[test]
 fn unsupported_auth_methods_and_types() {
     let path = "workers[0].transports[0].auth";
-    for method in ["anonymous", "ticket", "wampcra"] {
+    for method in ["anonymous", "ticket", "wampcra", "cryptosign"] {
         for kind in ["dynamic", "function"] {
             let config = ws_auth(json!({method: {"type": kind, "authenticator": "com.x.auth"}}));
             assert_eq!(
@@ -3601,7 +3617,6 @@ fn unsupported_auth_methods_and_types() {
     for method in [
         "tls",
         "cookie",
-        "cryptosign",
         "scram",
         "cryptosign-proxy",
         "anonymous-proxy",
@@ -3619,7 +3634,7 @@ fn unsupported_auth_methods_and_types() {
         errors(&config),
         [format!(
             "{path}.password: unknown authentication method \"password\", expected one of \
-             \"anonymous\", \"ticket\", \"wampcra\", \"tls\", \"cookie\", \"cryptosign\", \
+             \"anonymous\", \"ticket\", \"wampcra\", \"cryptosign\", \"tls\", \"cookie\", \
              \"scram\", \"cryptosign-proxy\", \"anonymous-proxy\""
         )]
     );
@@ -3643,8 +3658,8 @@ fn unsupported_auth_methods_and_types() {
 
 #[test]
 fn auth_without_a_method_is_an_error() {
-    let message = "no authentication method configured (give \"anonymous\", \"ticket\" or \
-                   \"wampcra\"; without `auth` anonymous access is allowed)";
+    let message = "no authentication method configured (give \"anonymous\", \"ticket\", \
+                   \"wampcra\" or \"cryptosign\"; without `auth` anonymous access is allowed)";
     for auth in [json!({}), json!({"anonymous": null})] {
         assert_one_error(&ws_auth(auth), "workers[0].transports[0].auth", message);
     }
@@ -3794,6 +3809,259 @@ fn wampcra_iterations_without_salt_warn() {
     );
 }
 
+// WAMP-Cryptosign
+
+/// Ed25519 public keys (RFC 8032, tests 1 to 3).
+const KEY_A: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+const KEY_B: &str = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+const KEY_C: &str = "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025";
+
+/// The bytes of a lowercase hex key.
+fn key_bytes(hex: &str) -> [u8; 32] {
+    let mut key = [0; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    key
+}
+
+fn cryptosign_principal(keys: &[&str], role: &str) -> CryptosignPrincipal {
+    CryptosignPrincipal {
+        authorized_keys: keys.iter().map(|k| key_bytes(k)).collect(),
+        role: role.into(),
+    }
+}
+
+#[test]
+fn cryptosign_auth_parses() {
+    let config = ws_auth(json!({
+        "cryptosign": {"type": "static", "principals": {
+            "client01": {"authorized_keys": [KEY_A, KEY_B.to_uppercase()], "role": "user"},
+            "client02@example.com": {"authorized_keys": [KEY_C], "role": "anonymous"}
+        }}
+    }));
+    let ws = websocket(&parse(&config).expect("valid"), 0, 0).clone();
+    assert_eq!(
+        *ws.auth,
+        TransportAuth {
+            anonymous: None,
+            ticket: BTreeMap::new(),
+            wampcra: BTreeMap::new(),
+            cryptosign: [
+                (
+                    "client01".to_owned(),
+                    cryptosign_principal(&[KEY_A, KEY_B], "user")
+                ),
+                (
+                    "client02@example.com".to_owned(),
+                    cryptosign_principal(&[KEY_C], "anonymous")
+                ),
+            ]
+            .into(),
+            password_file: None,
+            password_file_role: "anonymous".into(),
+            acl_file: None,
+        }
+    );
+    // The decoded bytes (the second key was written in uppercase).
+    let keys = &ws.auth.cryptosign["client01"].authorized_keys;
+    assert_eq!(keys[0][..4], [0xd7, 0x5a, 0x98, 0x01]);
+    assert_eq!(keys[0][28..], [0xf7, 0x07, 0x51, 0x1a]);
+    assert_eq!(keys[1][..4], [0x3d, 0x40, 0x17, 0xc3]);
+
+    // Next to other methods; on a RawSocket transport too.
+    let auth = json!({
+        "anonymous": {"type": "static", "role": "user"},
+        "ticket": {"type": "static", "principals": {"joe": {"ticket": "t", "role": "user"}}},
+        "cryptosign": {"type": "static", "principals": {
+            "joe": {"authorized_keys": [KEY_A], "role": "user"}
+        }}
+    });
+    let config = with_role(
+        with_transports(json!([
+            {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081}, "auth": auth}
+        ])),
+        "user",
+    );
+    let node = parse(&config).expect("valid");
+    let auth = &rawsocket(&node, 0).settings.auth;
+    assert_eq!(auth.anonymous.as_deref(), Some("user"));
+    assert_eq!(auth.ticket.len(), 1);
+    assert_eq!(
+        auth.cryptosign,
+        [("joe".to_owned(), cryptosign_principal(&[KEY_A], "user"))].into()
+    );
+}
+
+#[test]
+fn cryptosign_problems_report_their_paths() {
+    let path = "workers[0].transports[0].auth.cryptosign";
+    let p = format!("{path}.principals");
+    let config = ws_auth(json!({"cryptosign": {"type": "static", "principals": {
+        "short": {"authorized_keys": [KEY_A, &KEY_B[..62]], "role": "user"},
+        "long": {"authorized_keys": [format!("{KEY_B}00")], "role": "user"},
+        "prefixed": {"authorized_keys": [format!("0x{}", &KEY_B[2..])], "role": "user"},
+        "non_ascii": {"authorized_keys": [format!("é{}", &KEY_B[1..])], "role": "user"},
+        "number": {"authorized_keys": [42], "role": "user"},
+        "string": {"authorized_keys": KEY_B, "role": "user"},
+        "empty": {"authorized_keys": [], "role": "user"},
+        "no_keys": {"role": "user"},
+        "null_keys": {"authorized_keys": null, "role": "user"},
+        "no_role": {"authorized_keys": [KEY_B]},
+        "empty_role": {"authorized_keys": [KEY_B], "role": ""},
+        "realm": {"authorized_keys": [KEY_C], "role": "user", "realm": "realm1"},
+        "typo": {"authorized_keys": [KEY_C], "role": "user", "pubkey": "x"},
+        "": {"authorized_keys": [KEY_C], "role": "user"},
+        "string_principal": KEY_C
+    }}}));
+    let bad_length = "must be an Ed25519 public key (64 hex characters), not";
+    let not_hex = "must be an Ed25519 public key (64 hex characters): found a character that is \
+                   not a hex digit";
+    let errors = errors(&config);
+    assert_eq!(
+        errors,
+        [
+            format!("{p}[\"short\"].authorized_keys[1]: {bad_length} 62 characters"),
+            format!("{p}[\"long\"].authorized_keys[0]: {bad_length} 66 characters"),
+            format!("{p}[\"prefixed\"].authorized_keys[0]: {not_hex}"),
+            format!("{p}[\"non_ascii\"].authorized_keys[0]: {not_hex}"),
+            format!("{p}[\"number\"].authorized_keys[0]: invalid type: integer, expected a string"),
+            format!("{p}[\"string\"].authorized_keys: invalid type: string, expected a sequence"),
+            format!("{p}[\"empty\"].authorized_keys: must list at least one public key"),
+            format!("{p}[\"no_keys\"]: missing field `authorized_keys`"),
+            format!("{p}[\"null_keys\"]: missing field `authorized_keys`"),
+            format!("{p}[\"no_role\"]: missing field `role`"),
+            format!("{p}[\"empty_role\"].role: role name must not be empty"),
+            format!("{p}[\"realm\"].realm: not supported yet"),
+            format!(
+                "{p}[\"typo\"].pubkey: unknown field `pubkey`, expected one of \
+                 `authorized_keys`, `role`, `realm`"
+            ),
+            format!("{p}[\"\"]: authid must not be empty"),
+            format!("{p}[\"string_principal\"]: invalid type: string, expected a map"),
+        ]
+    );
+    // No message quotes a key, good or bad (a private key may have been pasted by mistake).
+    for error in &errors {
+        for key in [KEY_A, KEY_B, KEY_C] {
+            assert!(!error.contains(&key[4..20]), "{error}");
+        }
+    }
+
+    // The block itself.
+    let cases = [
+        (
+            json!({"type": "static"}),
+            vec![format!("{path}: missing field `principals`")],
+        ),
+        (
+            json!({"type": "static", "principals": [KEY_A]}),
+            vec![format!(
+                "{path}.principals: invalid type: sequence, expected a map"
+            )],
+        ),
+        (
+            json!({"type": "static", "trustroots": {"realm1": "0xabc"}}),
+            vec![format!("{path}.trustroots: not supported yet")],
+        ),
+        (
+            json!({"type": "static", "principals": {}, "trustroot": "0xabc",
+                   "trustroots": {}}),
+            vec![
+                format!("{path}.trustroots: not supported yet"),
+                format!("{path}.trustroot: not supported yet"),
+            ],
+        ),
+        (
+            json!({"type": "static", "principals": {}, "authenticator": "com.x.auth"}),
+            vec![format!(
+                "{path}.authenticator: unknown field `authenticator`, expected one of `type`, \
+                 `principals`, `trustroots`, `trustroot`"
+            )],
+        ),
+        (
+            json!({"type": "dynamic", "authenticator": "com.x.auth"}),
+            vec![format!(
+                "{path}.type: authentication type \"dynamic\" is not supported yet"
+            )],
+        ),
+        (
+            json!([KEY_A]),
+            vec![format!("{path}: invalid type: sequence, expected a map")],
+        ),
+    ];
+    for (cryptosign, expected) in cases {
+        assert_eq!(
+            self::errors(&ws_auth(json!({"cryptosign": cryptosign}))),
+            expected
+        );
+    }
+}
+
+#[test]
+fn cryptosign_keys_identify_one_authid() {
+    let p = "workers[0].transports[0].auth.cryptosign.principals";
+    // The same key for two authids, whatever its case.
+    let config = ws_auth(json!({"cryptosign": {"type": "static", "principals": {
+        "joe": {"authorized_keys": [KEY_A], "role": "user"},
+        "ann": {"authorized_keys": [KEY_B, KEY_A.to_uppercase()], "role": "user"},
+        "bob": {"authorized_keys": [KEY_A], "role": "user"}
+    }}}));
+    let first = format!("{p}[\"joe\"].authorized_keys[0]");
+    assert_eq!(
+        errors(&config),
+        [
+            format!(
+                "{p}[\"ann\"].authorized_keys[1]: the same public key is already listed for \
+                 \"joe\" at {first} (a key identifies one authid)"
+            ),
+            format!(
+                "{p}[\"bob\"].authorized_keys[0]: the same public key is already listed for \
+                 \"joe\" at {first} (a key identifies one authid)"
+            ),
+        ]
+    );
+
+    // Twice for one authid: a warning, and the key once in the model.
+    let config = ws_auth(json!({"cryptosign": {"type": "static", "principals": {
+        "joe": {"authorized_keys": [KEY_A, KEY_B, KEY_A], "role": "user"}
+    }}}));
+    let (node, warnings) =
+        parse_with_env_warnings(&config.to_string(), "(root)", &no_env, Path::new(NODE))
+            .expect("valid");
+    assert_eq!(
+        websocket(&node, 0, 0).auth.cryptosign["joe"].authorized_keys,
+        [key_bytes(KEY_A), key_bytes(KEY_B)]
+    );
+    assert_eq!(
+        warnings,
+        [ConfigError {
+            path: format!("{p}[\"joe\"].authorized_keys[2]"),
+            message: format!("the same public key as {first} (listed twice)"),
+        }]
+    );
+
+    // Each transport has its own principals: two may give one key to different authids.
+    let auth = |authid: &str| {
+        json!({"cryptosign": {"type": "static", "principals": {
+            authid: {"authorized_keys": [KEY_A], "role": "user"}
+        }}})
+    };
+    let config = with_role(
+        with_transports(json!([
+            {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081}, "auth": auth("joe")},
+            {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8082}, "auth": auth("ann")}
+        ])),
+        "user",
+    );
+    let node = parse(&config).expect("valid");
+    assert!(rawsocket(&node, 1)
+        .settings
+        .auth
+        .cryptosign
+        .contains_key("ann"));
+}
+
 // MQTT authentication
 
 /// The auth of the `mqtt` transport of `mqtt_config(options)` (with role "device" in realm1),
@@ -3839,6 +4107,7 @@ fn mqtt_auth_anonymous_and_ticket() {
             cryptosign: Default::default(),
             password_file: None,
             password_file_role: "anonymous".into(),
+            acl_file: None,
         }
     );
     // ... so the default `options.role` need not exist then.
@@ -3886,15 +4155,15 @@ fn mqtt_auth_problems() {
     assert_eq!(
         mqtt_errors(json!({"realm": "realm1", "auth": {
             "ticket": {"type": "dynamic", "authenticator": "com.x"},
-            "cryptosign": {"type": "static"}
+            "cryptosign": {"type": "static", "principals": {
+                "dev": {"authorized_keys": [KEY_A], "role": "device"}
+            }}
         }})),
         [
             format!(
                 "{path}.auth.ticket.type: authentication type \"dynamic\" is not supported yet"
             ),
-            format!(
-                "{path}.auth.cryptosign: authentication method \"cryptosign\" is not supported yet"
-            ),
+            format!("{path}.auth.cryptosign: not supported for MQTT (no challenge in MQTT 3.1.1)"),
         ]
     );
     // Roles must be roles of the MQTT realm (not just of the worker).
@@ -4023,6 +4292,7 @@ fn mqtt_password_file() {
             cryptosign: Default::default(),
             password_file: Some(dir.path().join("passwd")),
             password_file_role: "device".into(),
+            acl_file: None,
         }
     );
     // With `ticket` too, and anonymous on by default.

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, trace};
 
 use super::{write_publish, ConnectReturnCode, MqttCodec, MqttError, Packet};
+use crate::auth::mosquitto::Access;
 use crate::config::MqttSettings;
 use crate::router::{MqttAck, MqttConnect, MqttCounters, MqttOut, Outgoing, RealmCmd, RealmHandle};
 
@@ -41,6 +42,8 @@ pub struct MqttEndpoint {
     pub realm: RealmHandle,
     /// `options.password_file`, loaded at start.
     pub password_file: Option<Arc<crate::auth::mosquitto::PasswordFile>>,
+    /// `options.acl_file`, loaded at start (mosquitto semantics, on top of the role checks).
+    pub acl_file: Option<Arc<crate::auth::mosquitto::AclFile>>,
 }
 
 /// Failed MQTT authentications since start.
@@ -68,6 +71,19 @@ pub fn permission_uri(topic: &str) -> String {
         uri.push('.');
     }
     uri
+}
+
+/// The mosquitto ACL check, when the transport has an `acl_file`.
+fn acl_allows(
+    ep: &MqttEndpoint,
+    user: Option<&str>,
+    client_id: &str,
+    topic: &str,
+    access: Access,
+) -> bool {
+    ep.acl_file
+        .as_ref()
+        .is_none_or(|acl| acl.check(user, client_id, topic, access))
 }
 
 /// Topics and filters deeper than the index allows are refused like denied ones.
@@ -307,6 +323,11 @@ where
         authid,
         outbox: tx,
         settings: ep.settings.clone(),
+        read_acl: ep.acl_file.as_ref().map(|acl| crate::router::ReadAcl {
+            acl: acl.clone(),
+            username: connect.username.clone(),
+            client_id: client_id.clone(),
+        }),
         reply: rtx,
     };
     if ep.realm.tx.send(RealmCmd::MqttConnect(req)).await.is_err() {
@@ -383,7 +404,7 @@ where
                 }
                 trace!(packet = pkt.name(), "received");
                 let cmd = match pkt {
-                    Packet::Publish(p) if too_deep(&p.topic) || p.topic.starts_with("$SYS/") || !ep.realm.authz.grant(&authrole, &permission_uri(&p.topic)).allow.publish => {
+                    Packet::Publish(p) if too_deep(&p.topic) || p.topic.starts_with("$SYS/") || !ep.realm.authz.grant(&authrole, &permission_uri(&p.topic)).allow.publish || !acl_allows(&ep, connect.username.as_deref(), &client_id, &p.topic, Access::Write) => {
                         // Denied: dropped and counted; QoS 1/2 are still acknowledged (mosquitto).
                         MQTT_DENIED_PUBLISHES.fetch_add(1, Ordering::Relaxed);
                         debug!(topic = %p.topic, "mqtt publish denied");
@@ -415,7 +436,7 @@ where
                         let filters = filters
                             .into_iter()
                             .map(|(f, q)| {
-                                let ok = !too_deep(&f) && ep.realm.authz.grant(&authrole, &permission_uri(&f)).allow.subscribe;
+                                let ok = !too_deep(&f) && ep.realm.authz.grant(&authrole, &permission_uri(&f)).allow.subscribe && acl_allows(&ep, connect.username.as_deref(), &client_id, &f, Access::Subscribe);
                                 if !ok {
                                     debug!(filter = %f, "mqtt subscribe denied");
                                 }

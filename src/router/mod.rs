@@ -10,6 +10,6 @@ pub mod realm;
 
 pub use realm::{
     CallRequest, InvokePolicy, MqttAck, MqttConnect, MqttConnected, MqttCounters, MqttOut, Outbox,
-    Outgoing, PublishRequest, RealmCmd, RealmCore, RealmHandle, RealmStats, SessionId, SessionInfo,
-    SharedEvent,
+    Outgoing, PublishRequest, ReadAcl, RealmCmd, RealmCore, RealmHandle, RealmStats, SessionId,
+    SessionInfo, SharedEvent,
 };

@@ -21,7 +21,7 @@ use tracing::{debug, trace};
 mod bridge;
 mod mqtt;
 
-pub use mqtt::{MqttAck, MqttConnect, MqttConnected, MqttCounters, MqttOut};
+pub use mqtt::{MqttAck, MqttConnect, MqttConnected, MqttCounters, MqttOut, ReadAcl};
 
 use super::authz::Authorizer;
 use super::index::{Pattern, TopicIndex};

@@ -99,8 +99,32 @@ pub struct MqttConnect {
     pub outbox: Outbox,
     /// Limits from the transport's settings.
     pub settings: Arc<MqttSettings>,
+    /// Read permission per delivered topic (mosquitto `acl_file`), if any.
+    pub read_acl: Option<ReadAcl>,
     /// Reply.
     pub reply: oneshot::Sender<MqttConnected>,
+}
+
+/// A mosquitto ACL bound to one client: may it read `topic`?
+#[derive(Debug, Clone)]
+pub struct ReadAcl {
+    /// The ACL file.
+    pub acl: Arc<crate::auth::mosquitto::AclFile>,
+    /// Username (None for anonymous).
+    pub username: Option<String>,
+    /// Client id.
+    pub client_id: String,
+}
+
+impl ReadAcl {
+    fn allows(&self, topic: &str) -> bool {
+        self.acl.check(
+            self.username.as_deref(),
+            &self.client_id,
+            topic,
+            crate::auth::mosquitto::Access::Read,
+        )
+    }
 }
 
 /// Byte and message counters the connections of a realm update (for `$SYS`).
@@ -149,6 +173,7 @@ struct Client {
     incoming_qos2: BTreeSet<u16>,
     last_seen: SystemTime,
     settings: Arc<MqttSettings>,
+    read_acl: Option<ReadAcl>,
 }
 
 impl Client {
@@ -167,6 +192,7 @@ impl Client {
             incoming_qos2: BTreeSet::new(),
             last_seen: SystemTime::now(),
             settings,
+            read_acl: None,
         }
     }
 
@@ -458,6 +484,7 @@ impl RealmCore {
         c.conn = Some((session, req.outbox));
         c.will = req.will;
         c.settings = req.settings;
+        c.read_acl = req.read_acl;
         c.last_seen = SystemTime::now();
         self.mqtt.by_session.insert(session, key);
         self.mqtt.connected += 1;
@@ -700,6 +727,9 @@ impl RealmCore {
         let Some(c) = self.mqtt.clients.get_mut(&key) else {
             return;
         };
+        if c.read_acl.as_ref().is_some_and(|a| !a.allows(&msg.topic)) {
+            return;
+        }
         if qos == QoS::AtMostOnce {
             match &c.conn {
                 Some((session, _)) => {
@@ -1134,6 +1164,7 @@ mod tests {
             authid: id.into(),
             outbox: tx,
             settings: settings(),
+            read_acl: None,
             reply: rtx,
         }));
         core.mqtt_flush();
