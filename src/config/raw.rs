@@ -806,3 +806,29 @@ pub(super) struct RawCraUser {
     pub(super) iterations: Option<u64>,
     pub(super) keylen: Option<u64>,
 }
+
+/// `auth.cryptosign` of type `static`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCryptosignStatic {
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    /// authid → principal, walked by `config::check` (each entry on its own).
+    #[serde(rename = "principals")]
+    pub(super) _principals: Child,
+    /// Crossbar's realm → trustroot map (certificate chains): not supported yet.
+    pub(super) trustroots: Walked,
+    /// An older Crossbar's single trustroot: not supported yet.
+    pub(super) trustroot: Walked,
+}
+
+/// A static `cryptosign` principal. `authorized_keys` is any JSON here: `config::check` walks
+/// it by hand for exact element paths (and messages that never quote a key).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCryptosignPrincipal {
+    pub(super) authorized_keys: Option<Value>,
+    pub(super) role: String,
+    /// The realm the principal may join: not supported yet.
+    pub(super) realm: Walked,
+}
