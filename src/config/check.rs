@@ -21,8 +21,9 @@
 //! Relative file system paths (static `directory`, Unix socket `path`, TLS files) are resolved
 //! against the checker's base directory (the node directory, or the current directory for
 //! `parse_json`) and checked where a missing file would only fail later at start-up: static
-//! directories must exist, TLS files must load (`crate::tls::server_config`), and an MQTT
-//! `password_file` must load (`crate::auth::mosquitto::PasswordFile::load`).
+//! directories must exist, TLS files must load (`crate::tls::server_config`), an MQTT
+//! `password_file` must load (`crate::auth::mosquitto::PasswordFile::load`), and so must an
+//! MQTT `acl_file` (`crate::auth::mosquitto::AclFile::load`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -1825,6 +1826,10 @@ impl<'e> Checker<'e> {
             .password_file
             .as_deref()
             .and_then(|file| self.password_file(file, &path.key("password_file")));
+        let acl_file = raw
+            .acl_file
+            .as_deref()
+            .and_then(|file| self.acl_file(file, &path.key("acl_file")));
         let defaults = MqttSettings::default();
         let max_packet_size = self
             .in_range(
@@ -1859,7 +1864,7 @@ impl<'e> Checker<'e> {
             return None;
         }
         // Here `auth` is `None` only when there is none: a broken one added errors.
-        let (auth, roles) = self.mqtt_auth(
+        let (mut auth, roles) = self.mqtt_auth(
             auth,
             raw.allow_anonymous,
             password_file,
@@ -1867,6 +1872,7 @@ impl<'e> Checker<'e> {
             explicit_role,
             path,
         )?;
+        auth.acl_file = acl_file;
         self.mqtt_refs.push(MqttRef {
             realm: raw.realm.clone(),
             realm_path: path.key("realm"),
@@ -1985,6 +1991,23 @@ impl<'e> Checker<'e> {
         }
         let resolved = self.resolve(file);
         match crate::auth::mosquitto::PasswordFile::load(&resolved) {
+            Ok(_) => Some(resolved),
+            Err(e) => {
+                self.error(path, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// MQTT `options.acl_file` (junction extension): a mosquitto ACL file, resolved against
+    /// the base directory; it must load.
+    fn acl_file(&mut self, file: &str, path: &Path) -> Option<PathBuf> {
+        if file.is_empty() {
+            self.error(path, "must not be empty");
+            return None;
+        }
+        let resolved = self.resolve(file);
+        match crate::auth::mosquitto::AclFile::load(&resolved) {
             Ok(_) => Some(resolved),
             Err(e) => {
                 self.error(path, e.to_string());

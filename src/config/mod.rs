@@ -51,8 +51,10 @@
 //! password file, resolved like every path and loaded with
 //! `crate::auth::mosquitto::PasswordFile::load`; its users get `role`), `allow_anonymous` (default
 //! true; false turns anonymous access off, as in mosquitto; contradicting `auth.anonymous` is an
-//! error), Crossbar's `auth` (see **Authentication** below), and `payload_mapping` (WAMP URI
-//! prefix → `{"type": "passthrough"}`, `{"type": "native", "serializer": ...}`, `{"type":
+//! error), `acl_file` (a mosquitto ACL file, resolved like every path and loaded with
+//! `crate::auth::mosquitto::AclFile::load`; checked on top of the role's permissions), Crossbar's
+//! `auth` (see **Authentication** below), and `payload_mapping` (WAMP URI prefix →
+//! `{"type": "passthrough"}`, `{"type": "native", "serializer": ...}`, `{"type":
 //! "dynamic", "encoder": ..., "decoder": ..., "realm"?: ...}` or the junction extension
 //! `{"type": "utf8"}`; entries are reported at `payload_mapping["<prefix>"]`, the key quoted as
 //! it may hold dots or be empty). [`load_dir`] gives each realm
@@ -80,10 +82,11 @@
 //! overlaps every interface); two Unix listeners must not share a path. A universal transport's
 //! WebSocket path must not also be a web path.
 //!
-//! Relative paths (static `directory`, Unix socket `path`, TLS files, MQTT `password_file`) are
-//! resolved against the node directory by [`load_dir`] (against the current directory by
-//! [`parse_json`]): runtime code sees absolute paths only. Static directories must exist, TLS blocks must load
-//! (`crate::tls::server_config`), and so must password files. `docs/config.md` is the user-facing reference.
+//! Relative paths (static `directory`, Unix socket `path`, TLS files, MQTT `password_file` and
+//! `acl_file`) are resolved against the node directory by [`load_dir`] (against the current
+//! directory by [`parse_json`]): runtime code sees absolute paths only. Static directories must
+//! exist, TLS blocks must load (`crate::tls::server_config`), and so must password and ACL files.
+//! `docs/config.md` is the user-facing reference.
 //!
 //! YAML configs are not read yet: a `config.yaml` in the node directory is reported (Crossbar
 //! would prefer it over `config.json`).
@@ -125,9 +128,9 @@ pub struct ConfigError {
 /// Parses and validates config JSON text; returns every problem found.
 ///
 /// `"$VAR"` ports and `"${VAR}"` secrets are read from the process environment. Relative paths
-/// in the config (static `directory`, Unix socket `path`, TLS files, MQTT `password_file`) are
-/// resolved against the current directory, as [`load_dir`] resolves them against the node
-/// directory; the result holds absolute paths.
+/// in the config (static `directory`, Unix socket `path`, TLS files, MQTT `password_file` and
+/// `acl_file`) are resolved against the current directory, as [`load_dir`] resolves them against
+/// the node directory; the result holds absolute paths.
 ///
 /// # Errors
 ///
@@ -189,7 +192,7 @@ pub(crate) fn parse_with_env_warnings(
 /// Relative paths in the config are resolved against `cbdir` (as Crossbar does: a static
 /// `"directory": "../web"` is the `web` folder next to the node directory), so the result holds
 /// absolute paths only. Static directories must exist, every TLS key and certificate must load
-/// (see [`crate::tls::server_config`]), and so must every MQTT `password_file`.
+/// (see [`crate::tls::server_config`]), and so must every MQTT `password_file` and `acl_file`.
 ///
 /// # Errors
 ///

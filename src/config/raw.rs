@@ -492,6 +492,8 @@ pub(super) struct RawMqttOptions {
     pub(super) _auth: Child,
     /// junction extension: a mosquitto `password_file`, relative to the node directory.
     pub(super) password_file: Option<String>,
+    /// junction extension: a mosquitto `acl_file`, relative to the node directory.
+    pub(super) acl_file: Option<String>,
     /// junction extension: mosquitto's `allow_anonymous` (default true).
     pub(super) allow_anonymous: Option<bool>,
     pub(super) max_packet_size: Option<u64>,

@@ -4209,7 +4209,7 @@ fn mqtt_auth_problems() {
         [
             format!(
                 "{path}.rol: unknown field `rol`, expected one of `realm`, `role`, \
-                 `payload_mapping`, `auth`, `password_file`, `allow_anonymous`, \
+                 `payload_mapping`, `auth`, `password_file`, `acl_file`, `allow_anonymous`, \
                  `max_packet_size`, `max_inflight`, `max_queued_messages`, `max_queued_bytes`, \
                  `session_expiry`, `max_keepalive`, `connect_timeout`"
             ),
@@ -4352,4 +4352,165 @@ fn mqtt_password_file_problems() {
     let errors = errors_in(&config("."), dir.path());
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert!(errors[0].starts_with(path), "{errors:#?}");
+}
+
+/// A node directory with `passwd` (see [`passwd_dir`]) and a mosquitto ACL file `acl`.
+fn acl_dir() -> tempfile::TempDir {
+    let dir = passwd_dir();
+    std::fs::write(
+        dir.path().join("acl"),
+        "topic read public/#\nuser sensor\ntopic readwrite sensor/#\npattern write status/%u\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn mqtt_acl_file() {
+    let dir = acl_dir();
+    let (auth, warnings) = mqtt_auth_in(
+        json!({"realm": "realm1", "role": "device", "password_file": "passwd",
+               "acl_file": "acl", "allow_anonymous": false}),
+        dir.path(),
+    );
+    assert_eq!(warnings, []);
+    assert_eq!(
+        auth,
+        TransportAuth {
+            anonymous: None,
+            ticket: BTreeMap::new(),
+            wampcra: BTreeMap::new(),
+            cryptosign: Default::default(),
+            password_file: Some(dir.path().join("passwd")),
+            password_file_role: "device".into(),
+            acl_file: Some(dir.path().join("acl")),
+        }
+    );
+    // Without a password file (anonymous clients and ticket principals), resolved lexically.
+    let (auth, warnings) = mqtt_auth_in(
+        json!({"realm": "realm1", "acl_file": "./sub/../acl"}),
+        dir.path(),
+    );
+    assert_eq!(warnings, []);
+    assert_eq!(auth.acl_file, Some(dir.path().join("acl")));
+    assert_eq!(auth.anonymous.as_deref(), Some("anonymous"));
+    // An absolute path stays as it is.
+    let absolute = dir.path().join("acl").display().to_string();
+    let (auth, _) = mqtt_auth_in(
+        json!({"realm": "realm1", "acl_file": absolute}),
+        Path::new(NODE),
+    );
+    assert_eq!(auth.acl_file, Some(dir.path().join("acl")));
+    // Absent: none.
+    let (auth, _) = mqtt_auth_in(json!({"realm": "realm1"}), dir.path());
+    assert_eq!(auth.acl_file, None);
+
+    // load_dir resolves it against the node directory.
+    let config = with_role(
+        mqtt_config(
+            json!({"realm": "realm1", "role": "device", "password_file": "passwd",
+                           "acl_file": "acl"}),
+        ),
+        "device",
+    );
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let node = load_dir(dir.path()).unwrap().expect("config found");
+    let auth = &mqtt(&node, 0).settings.auth;
+    assert_eq!(auth.acl_file, Some(dir.path().join("acl")));
+    assert_eq!(auth.password_file, Some(dir.path().join("passwd")));
+}
+
+#[test]
+fn mqtt_acl_file_everywhere() {
+    // A universal transport's `mqtt` and an MQTT WebSocket path take it too.
+    let dir = acl_dir();
+    let options = json!({"realm": "realm1", "acl_file": "acl"});
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "mqtt": {"options": options},
+        "websocket": {"mq": {"type": "mqtt", "options": options}}
+    }]));
+    let node = parse_in(&config, dir.path()).unwrap_or_else(|e| panic!("{e:#?}"));
+    let uni = universal(&node, 0);
+    let acl = Some(dir.path().join("acl"));
+    assert_eq!(uni.mqtt.as_ref().unwrap().auth.acl_file, acl);
+    assert_eq!(uni.mqtt_websocket["mq"].auth.acl_file, acl);
+    // Errors at the exact key.
+    let config = with_transports(json!([{
+        "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+        "mqtt": {"options": {"realm": "realm1", "acl_file": "missing"}},
+        "websocket": {"mq": {"type": "mqtt", "options": {"realm": "realm1", "acl_file": ""}}}
+    }]));
+    let errors = errors_in(&config, dir.path());
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    // (The WebSocket paths are walked first.)
+    assert_eq!(
+        errors[0],
+        "workers[0].transports[0].websocket.mq.options.acl_file: must not be empty"
+    );
+    assert!(
+        errors[1].starts_with("workers[0].transports[0].mqtt.options.acl_file: "),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn mqtt_acl_file_problems() {
+    let dir = acl_dir();
+    let path = "workers[0].transports[0].options.acl_file";
+    let config = |file: &str| mqtt_config(json!({"realm": "realm1", "acl_file": file}));
+    // Empty.
+    assert_eq!(
+        errors_in(&config(""), dir.path()),
+        [format!("{path}: must not be empty")]
+    );
+    // Missing: the error names the resolved file.
+    let errors = errors_in(&config("missing"), dir.path());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let prefix = format!("{path}: {}", dir.path().join("missing").display());
+    assert!(errors[0].starts_with(&prefix), "{errors:#?}");
+    // Malformed: the file and the line are named.
+    std::fs::write(
+        dir.path().join("bad"),
+        "# acl\ntopic read a/#\nuser x\ntopic sometimes b\n",
+    )
+    .unwrap();
+    assert_eq!(
+        errors_in(&config("bad"), dir.path()),
+        [format!(
+            "{path}: {}: line 4: unknown access \"sometimes\" (expected read, write, readwrite \
+             or deny)",
+            dir.path().join("bad").display()
+        )]
+    );
+    std::fs::write(dir.path().join("bad"), "topic read a/#/b\n").unwrap();
+    let errors = errors_in(&config("bad"), dir.path());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].starts_with(path), "{errors:#?}");
+    assert!(
+        errors[0].contains("line 1: invalid topic filter"),
+        "{errors:#?}"
+    );
+    // A directory.
+    let errors = errors_in(&config("."), dir.path());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].starts_with(path), "{errors:#?}");
+    // Not a string.
+    let errors = errors_in(
+        &mqtt_config(json!({"realm": "realm1", "acl_file": 1})),
+        dir.path(),
+    );
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(&format!("{path}: invalid type: integer `1`")),
+        "{errors:#?}"
+    );
+    // Reported together with a broken password file.
+    let errors = errors_in(
+        &mqtt_config(json!({"realm": "realm1", "password_file": "nope", "acl_file": "nope"})),
+        dir.path(),
+    );
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].starts_with("workers[0].transports[0].options.password_file: "));
+    assert!(errors[1].starts_with(&format!("{path}: ")));
 }
