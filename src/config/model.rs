@@ -179,6 +179,9 @@ pub struct TransportAuth {
     pub wampcra: std::collections::BTreeMap<String, CraUser>,
     /// `cryptosign` (static `principals`): authid → (authorized Ed25519 public keys, role).
     pub cryptosign: std::collections::BTreeMap<String, CryptosignPrincipal>,
+    /// `type: "dynamic"` methods: method ("ticket", "wampcra") → authenticator procedure in the
+    /// session's realm. Checked before the static principals of the same method.
+    pub dynamic: std::collections::BTreeMap<String, String>,
     /// MQTT only: a mosquitto `password_file` (users get `password_file_role`).
     pub password_file: Option<PathBuf>,
     /// Role of users authenticated by `password_file`.
@@ -194,6 +197,7 @@ impl Default for TransportAuth {
             ticket: Default::default(),
             wampcra: Default::default(),
             cryptosign: Default::default(),
+            dynamic: Default::default(),
             password_file: None,
             password_file_role: "anonymous".into(),
             acl_file: None,

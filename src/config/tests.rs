@@ -275,6 +275,7 @@ fn sample_config_parses() {
         TransportAuth {
             anonymous: None,
             cryptosign: Default::default(),
+            dynamic: Default::default(),
             ticket: [(
                 "joe".to_owned(),
                 TicketPrincipal {
@@ -3462,6 +3463,7 @@ fn every_wamp_transport_kind_carries_its_auth() {
         ticket: [("joe".to_owned(), principal("t", "user"))].into(),
         wampcra: BTreeMap::new(),
         cryptosign: Default::default(),
+        dynamic: Default::default(),
         password_file: None,
         password_file_role: "anonymous".into(),
         acl_file: None,
@@ -3845,6 +3847,7 @@ fn cryptosign_auth_parses() {
         *ws.auth,
         TransportAuth {
             anonymous: None,
+            dynamic: Default::default(),
             ticket: BTreeMap::new(),
             wampcra: BTreeMap::new(),
             cryptosign: [
@@ -4105,6 +4108,7 @@ fn mqtt_auth_anonymous_and_ticket() {
             ticket: joe_model.clone(),
             wampcra: BTreeMap::new(),
             cryptosign: Default::default(),
+            dynamic: Default::default(),
             password_file: None,
             password_file_role: "anonymous".into(),
             acl_file: None,
@@ -4290,6 +4294,7 @@ fn mqtt_password_file() {
             ticket: BTreeMap::new(),
             wampcra: BTreeMap::new(),
             cryptosign: Default::default(),
+            dynamic: Default::default(),
             password_file: Some(dir.path().join("passwd")),
             password_file_role: "device".into(),
             acl_file: None,
@@ -4381,6 +4386,7 @@ fn mqtt_acl_file() {
             ticket: BTreeMap::new(),
             wampcra: BTreeMap::new(),
             cryptosign: Default::default(),
+            dynamic: Default::default(),
             password_file: Some(dir.path().join("passwd")),
             password_file_role: "device".into(),
             acl_file: Some(dir.path().join("acl")),

@@ -195,6 +195,16 @@ pub struct CallRequest {
 /// A command from a connection to its realm.
 #[derive(Debug)]
 pub enum RealmCmd {
+    /// Call a dynamic authenticator (`procedure(args...)`) for a connection that is
+    /// authenticating; the first result value, or the error URI, comes back on `reply`.
+    AuthCall {
+        /// Authenticator procedure.
+        procedure: String,
+        /// Arguments.
+        args: Vec<Value>,
+        /// Reply.
+        reply: oneshot::Sender<Result<Value, String>>,
+    },
     /// An MQTT client connects.
     MqttConnect(MqttConnect),
     /// An MQTT PUBLISH from a client.
@@ -545,6 +555,11 @@ impl RealmCore {
     /// Handles one command. Never blocks.
     pub fn handle(&mut self, cmd: RealmCmd) {
         match cmd {
+            RealmCmd::AuthCall {
+                procedure,
+                args,
+                reply,
+            } => self.auth_call(&procedure, args, reply),
             RealmCmd::MqttConnect(c) => self.mqtt_connect(c),
             RealmCmd::MqttPublish {
                 session,

@@ -97,6 +97,8 @@ struct Pending {
 enum Expected {
     /// Equal to this secret (ticket) or computed value (WAMP-CRA).
     Secret(String),
+    /// Whatever the dynamic authenticator (`procedure`) accepts (ticket).
+    Dynamic { procedure: String },
     /// An Ed25519 signature of `challenge` by `key` (cryptosign), hex, optionally followed by
     /// the challenge itself (Autobahn sends signature || message).
     Ed25519 {
@@ -109,6 +111,7 @@ impl Expected {
     fn verify(&self, signature: &str) -> bool {
         match self {
             Expected::Secret(s) => secret_eq(signature.as_bytes(), s.as_bytes()),
+            Expected::Dynamic { .. } => false,
             Expected::Ed25519 { challenge, key } => {
                 let Some(key) = key else { return false };
                 let Some(bytes) = decode_hex(signature) else {
@@ -125,6 +128,49 @@ impl Expected {
             }
         }
     }
+}
+
+/// How long a dynamic authenticator may take.
+const AUTHENTICATOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Calls a dynamic authenticator through the realm's dealer.
+async fn call_authenticator(
+    realm: &RealmHandle,
+    procedure: &str,
+    args: Vec<Value>,
+) -> Result<Value, String> {
+    let (tx, rx) = oneshot::channel();
+    let cmd = RealmCmd::AuthCall {
+        procedure: procedure.to_owned(),
+        args,
+        reply: tx,
+    };
+    realm
+        .tx
+        .send(cmd)
+        .await
+        .map_err(|_| "realm stopped".to_owned())?;
+    match tokio::time::timeout(AUTHENTICATOR_TIMEOUT, rx).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err("realm stopped".into()),
+        Err(_) => Err("authenticator timed out".into()),
+    }
+}
+
+/// A WAMP-CRA user from a dynamic authenticator's answer (`secret`, `role`, optional `salt`,
+/// `iterations`, `keylen`).
+fn cra_user_from(d: &Dict) -> Option<crate::config::CraUser> {
+    let secret = d.get("secret")?.as_str()?.to_owned();
+    let role = d.get("role")?.as_str()?.to_owned();
+    let salt = d.get("salt").and_then(Value::as_str).map(|salt| {
+        let n = |k: &str, default: u64| d.get(k).and_then(Value::as_u64).unwrap_or(default);
+        (
+            salt.to_owned(),
+            n("iterations", 1000) as u32,
+            n("keylen", 32) as u32,
+        )
+    });
+    Some(crate::config::CraUser { secret, role, salt })
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -439,6 +485,24 @@ impl WampSession {
                             .await;
                     }
                 }
+                "ticket" if auth.dynamic.contains_key("ticket") => {
+                    let procedure = auth.dynamic["ticket"].clone();
+                    let authid = requested_authid.unwrap_or_default().to_owned();
+                    let pending = Pending {
+                        realm,
+                        method: "ticket",
+                        role: None,
+                        expected: Expected::Dynamic { procedure },
+                        authid,
+                        callee_cancels,
+                    };
+                    self.state = State::Challenged(Box::new(pending));
+                    out.push(Message::Challenge {
+                        method: "ticket".into(),
+                        extra: Dict::new(),
+                    });
+                    return Flow::Continue;
+                }
                 "ticket" if !auth.ticket.is_empty() => {
                     let authid = requested_authid.unwrap_or_default().to_owned();
                     let principal = auth.ticket.get(&authid);
@@ -459,9 +523,25 @@ impl WampSession {
                     });
                     return Flow::Continue;
                 }
-                "wampcra" if !auth.wampcra.is_empty() => {
+                "wampcra" if !auth.wampcra.is_empty() || auth.dynamic.contains_key("wampcra") => {
                     let authid = requested_authid.unwrap_or_default().to_owned();
-                    let user = auth.wampcra.get(&authid);
+                    // A dynamic authenticator returns the user's secret and role (as Crossbar's).
+                    let dynamic_user = match auth.dynamic.get("wampcra") {
+                        Some(procedure) => {
+                            let details = dict([("authmethod", Value::from("wampcra"))]);
+                            let args = vec![
+                                Value::from(realm_name.as_str()),
+                                Value::from(authid.as_str()),
+                                Value::Dict(details),
+                            ];
+                            match call_authenticator(&realm, procedure, args).await {
+                                Ok(Value::Dict(d)) => cra_user_from(&d),
+                                _ => None,
+                            }
+                        }
+                        None => None,
+                    };
+                    let user = dynamic_user.as_ref().or_else(|| auth.wampcra.get(&authid));
                     let role = user.map(|u| u.role.clone());
                     let challenge = Value::Dict(dict([
                         ("authid", Value::from(authid.as_str())),
@@ -584,8 +664,40 @@ impl WampSession {
         let State::Challenged(p) = std::mem::replace(&mut self.state, State::Closed) else {
             return Flow::Close;
         };
-        let ok = p.expected.verify(&signature);
-        match (ok, p.role) {
+        let (ok, role, authid) = match &p.expected {
+            Expected::Dynamic { procedure } => {
+                let details = dict([
+                    ("authmethod", Value::from("ticket")),
+                    ("ticket", Value::from(signature.as_str())),
+                ]);
+                let args = vec![
+                    Value::from(&*p.realm.name),
+                    Value::from(p.authid.as_str()),
+                    Value::Dict(details),
+                ];
+                match call_authenticator(&p.realm, procedure, args).await {
+                    // The authenticator answers with a role, or {"role": .., "authid"?: ..}.
+                    Ok(Value::Str(role)) => (true, Some(role), p.authid.clone()),
+                    Ok(Value::Dict(d)) => {
+                        let role = d.get("role").and_then(Value::as_str).map(str::to_owned);
+                        let authid = d
+                            .get("authid")
+                            .and_then(Value::as_str)
+                            .unwrap_or(&p.authid)
+                            .to_owned();
+                        (role.is_some(), role, authid)
+                    }
+                    _ => (false, None, p.authid.clone()),
+                }
+            }
+            _ => (
+                p.expected.verify(&signature),
+                p.role.clone(),
+                p.authid.clone(),
+            ),
+        };
+        let p = Pending { authid, ..*p };
+        match (ok, role) {
             (true, Some(role)) => {
                 let (realm, authid, method, cc) = (p.realm, p.authid, p.method, p.callee_cancels);
                 self.join(realm, authid, role, method, cc, out).await

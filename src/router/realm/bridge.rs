@@ -402,6 +402,10 @@ enum CodecWork {
     },
     /// MQTT → WAMP: publish the decoded options to WAMP subscribers of `uri`.
     Decode { uri: String },
+    /// A dynamic authenticator: the first result value (or the error URI) goes back.
+    Auth {
+        reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
+    },
 }
 
 impl RealmCore {
@@ -474,11 +478,24 @@ impl RealmCore {
 
     /// The answer of a dynamic codec (YIELD payload, or the ERROR URI).
     pub(super) fn codec_result(&mut self, call: CodecCall, result: Result<Payload, String>) {
+        let call = match call.what {
+            CodecWork::Auth { reply } => {
+                let answer = result.map(|p| {
+                    p.args
+                        .and_then(|a| a.into_iter().next())
+                        .unwrap_or(Value::Null)
+                });
+                let _ = reply.send(answer);
+                return;
+            }
+            what => CodecCall { what, ..call },
+        };
         let first = match result {
             Ok(p) => p.args.and_then(|a| a.into_iter().next()),
             Err(e) => {
                 let uri = match &call.what {
                     CodecWork::Encode { uri, .. } | CodecWork::Decode { uri } => uri.clone(),
+                    CodecWork::Auth { .. } => String::new(),
                 };
                 return self.bridge_dropped(&uri, &format!("the dynamic codec failed: {e}"));
             }
@@ -506,6 +523,7 @@ impl RealmCore {
                     self.mqtt_deliver_pub(key, &msg, granted.min(QoS::AtLeastOnce), false);
                 }
             }
+            CodecWork::Auth { .. } => {}
             CodecWork::Decode { uri } => {
                 let Some(value @ Value::Dict(_)) = first else {
                     return self.bridge_dropped(&uri, "the dynamic decoder did not return a dict");
@@ -519,6 +537,31 @@ impl RealmCore {
                     Ok(d) => self.publish_decoded(&uri, d, None),
                     Err(why) => self.bridge_dropped(&uri, why),
                 }
+            }
+        }
+    }
+
+    /// Calls a dynamic authenticator for a connection that is authenticating.
+    pub(super) fn auth_call(
+        &mut self,
+        procedure: &str,
+        args: Vec<Value>,
+        reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
+    ) {
+        match self.invoke_internal(procedure, args) {
+            Some((inv, callee)) => {
+                let deadline = std::time::Instant::now() + CODEC_TIMEOUT;
+                self.codec_calls.insert(
+                    inv,
+                    CodecCall {
+                        callee,
+                        deadline,
+                        what: CodecWork::Auth { reply },
+                    },
+                );
+            }
+            None => {
+                let _ = reply.send(Err(format!("no authenticator registered as {procedure}")));
             }
         }
     }
