@@ -37,7 +37,7 @@ use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
 use super::raw::{
-    RawAllow, RawAnonymousStatic, RawController, RawControllerOptions, RawCraUser,
+    RawAllow, RawAnonymousStatic, RawAuthDynamic, RawController, RawControllerOptions, RawCraUser,
     RawCryptosignPrincipal, RawCryptosignStatic, RawDisclose, RawJson, RawJsonOptions, RawMatch,
     RawMqtt, RawMqttOptions, RawMqttWebSocket, RawNode, RawNodeInfo, RawPayloadDynamic,
     RawPayloadNative, RawPayloadPlain, RawPermission, RawRawSocket, RawRawSocketOptions, RawRealm,
@@ -245,6 +245,8 @@ struct ParsedAuth {
     ticket: BTreeMap<String, TicketPrincipal>,
     wampcra: BTreeMap<String, CraUser>,
     cryptosign: BTreeMap<String, CryptosignPrincipal>,
+    /// `type: "dynamic"` methods: method → authenticator procedure.
+    dynamic: BTreeMap<String, String>,
     /// The roles of the ticket principals, WAMP-CRA users and cryptosign principals.
     roles: Vec<RoleRef>,
 }
@@ -1045,7 +1047,7 @@ impl<'e> Checker<'e> {
                 ticket: parsed.ticket,
                 wampcra: parsed.wampcra,
                 cryptosign: parsed.cryptosign,
-                dynamic: Default::default(),
+                dynamic: parsed.dynamic,
                 password_file: None,
                 password_file_role: anonymous_role.clone(),
                 acl_file: None,
@@ -2667,6 +2669,37 @@ impl<'e> Checker<'e> {
         }
     }
 
+    /// A WAMP `ticket` / `wampcra` method of `type: "dynamic"`: its `authenticator` procedure
+    /// (loose URI, in the session's realm) recorded as `parsed.dynamic[method]`. False when the
+    /// type is not "dynamic" (the caller goes on with `static_method`).
+    fn dynamic_method(
+        &mut self,
+        map: &Map<String, Value>,
+        value: &Value,
+        path: &Path,
+        method: &str,
+        parsed: &mut ParsedAuth,
+    ) -> bool {
+        if !matches!(get(map, "type"), Some(Value::String(kind)) if kind == "dynamic") {
+            return false;
+        }
+        let Some(raw) = self.de::<RawAuthDynamic>(value, path) else {
+            return true;
+        };
+        let start = self.errors.len();
+        if raw.authenticator_realm.is_some() {
+            self.error(
+                &path.key("authenticator-realm"),
+                "not supported yet: the authenticator must be in the session's realm",
+            );
+        }
+        self.procedure(&raw.authenticator, &path.key("authenticator"));
+        if self.ok_since(start) {
+            parsed.dynamic.insert(method.to_owned(), raw.authenticator);
+        }
+        true
+    }
+
     /// `auth.anonymous`.
     fn anonymous(&mut self, value: &Value, path: &Path) -> Option<Anonymous> {
         let map = self.secret_object(value, path)?;
@@ -2692,6 +2725,9 @@ impl<'e> Checker<'e> {
         let Some(map) = self.secret_object(value, path) else {
             return;
         };
+        if !mqtt && self.dynamic_method(map, value, path, "ticket", parsed) {
+            return;
+        }
         if !self.static_method(map, path) {
             return;
         }
@@ -2734,6 +2770,9 @@ impl<'e> Checker<'e> {
         let Some(map) = self.secret_object(value, path) else {
             return;
         };
+        if self.dynamic_method(map, value, path, "wampcra", parsed) {
+            return;
+        }
         if !self.static_method(map, path) {
             return;
         }

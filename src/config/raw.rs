@@ -789,6 +789,19 @@ pub(super) struct RawWampCraStatic {
     pub(super) default_role: Walked,
 }
 
+/// `auth.ticket` / `auth.wampcra` of type `dynamic`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuthDynamic {
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    /// The authenticator procedure (in the session's realm).
+    pub(super) authenticator: String,
+    /// Crossbar's realm of the authenticator: not supported yet (it must be the session's).
+    #[serde(rename = "authenticator-realm")]
+    pub(super) authenticator_realm: Walked,
+}
+
 /// A static `ticket` principal. The ticket is any JSON here: `config::check` checks it by hand
 /// so that no error message ever quotes it.
 #[derive(Debug, Deserialize)]
