@@ -722,6 +722,11 @@ impl WampSession {
         out: &mut Vec<Message>,
     ) -> Flow {
         let realm_name = realm.name.to_string();
+        let authprovider = if self.cfg.auth.dynamic.contains_key(authmethod) {
+            "dynamic"
+        } else {
+            "static"
+        };
         if !realm.authz.has_role(&authrole) {
             self.state = State::Closed;
             return abort(
@@ -761,7 +766,7 @@ impl WampSession {
             ("authid", Value::from(authid)),
             ("authrole", Value::from(authrole.as_str())),
             ("authmethod", Value::from(authmethod)),
-            ("authprovider", Value::from("static")),
+            ("authprovider", Value::from(authprovider)),
             (
                 "roles",
                 Value::Dict(dict([
