@@ -32,7 +32,8 @@ use wamp::{Ser, Transport};
     about = "Load generator for junction and mosquitto: MQTT and WAMP throughput, latency, memory; every delivery verified"
 )]
 struct Cli {
-    /// The server under test: junction (MQTT and WAMP scenarios) or mosquitto (MQTT only).
+    /// The server under test: junction (MQTT and WAMP scenarios), mosquitto (MQTT only) or
+    /// crossbar (name the scenarios; the MQTT<->WAMP ones assume junction's utf8 mapping).
     #[arg(long, default_value = "junction")]
     target: String,
     /// Server address.
@@ -278,8 +279,8 @@ fn main() {
 }
 
 async fn run(cli: Cli) -> i32 {
-    if cli.target != "junction" && cli.target != "mosquitto" {
-        eprintln!("--target must be junction or mosquitto");
+    if !["junction", "mosquitto", "crossbar"].contains(&cli.target.as_str()) {
+        eprintln!("--target must be junction, mosquitto or crossbar");
         return 2;
     }
     let names = if cli.scenarios.is_empty() {
@@ -351,6 +352,8 @@ async fn run(cli: Cli) -> i32 {
                 "target": ctx.target, "scenario": name, "valid": false, "errors": [e],
             })
         });
+        let mut j = j;
+        j["loadavg_after"] = J::from(loadavg());
         if j["valid"] != J::Bool(true) {
             invalid += 1;
             eprintln!("  INVALID: {name}: {}", summary_errors(&j));
@@ -376,6 +379,16 @@ async fn run(cli: Cli) -> i32 {
         );
         0
     }
+}
+
+/// The 1-minute load average (other work on the machine skews every number).
+fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn summary_errors(j: &J) -> String {

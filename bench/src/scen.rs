@@ -11,7 +11,7 @@ use tokio::sync::{watch, Notify};
 use tokio::time::sleep_until;
 
 use crate::mqtt::{self, ty};
-use crate::net::{self, op, Conn, Frames, Framing, Result};
+use crate::net::{op, Conn, Frames, Framing, Result};
 use crate::payload::{self, Stamp};
 use crate::procfs::{self, CpuMeter};
 use crate::verify::{new_histogram, Progress, Tracker};
@@ -250,7 +250,12 @@ pub async fn run_pubsub(ctx: Arc<Ctx>, name: &str, spec: PubSub) -> Result<J> {
             t0,
             deadline,
             rate,
-            (ctx.window / spec.n_pub as u64).max(1),
+            // each subscriber's window is shared by the publishers that feed it
+            if spec.pairs {
+                ctx.window
+            } else {
+                (ctx.window / spec.n_pub as u64).max(1)
+            },
             match spec.publisher {
                 Ep::Mqtt(q) => q,
                 Ep::Wamp(..) => 0,
@@ -1178,10 +1183,13 @@ pub async fn run_connect(ctx: Arc<Ctx>, name: &str, kind: ConnKind) -> Result<J>
 
 /// Checks that the server answers at all (used before the runs).
 pub async fn probe(ctx: &Ctx) -> Result<()> {
+    if ctx.target == "crossbar" {
+        Wamp::connect(&ctx.host, ctx.port, Transport::Ws, Ser::Json, "realm1").await?;
+        return Ok(());
+    }
     let id = format!("jbp-{}", ctx.nonce);
     let mut c = mqtt::connect(&ctx.host, ctx.port, &id).await?;
     mqtt::disconnect(&mut c.w);
     c.flush().await?;
-    let _ = net::Framing::Mqtt;
     Ok(())
 }
