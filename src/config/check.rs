@@ -42,9 +42,10 @@ use super::raw::{
     RawMqtt, RawMqttOptions, RawMqttWebSocket, RawNode, RawNodeInfo, RawPayloadDynamic,
     RawPayloadNative, RawPayloadPlain, RawPermission, RawRawSocket, RawRawSocketOptions, RawRealm,
     RawRealmMqtt, RawRealmOptions, RawRedirect, RawRole, RawRouter, RawStatic, RawStaticOptions,
-    RawTcpEndpoint, RawTicketPrincipal, RawTicketStatic, RawTls, RawUniversal, RawUniversalMqtt,
-    RawUniversalRawSocket, RawUniversalWeb, RawUnixEndpoint, RawUriCheck, RawWampCraStatic, RawWeb,
-    RawWebOptions, RawWebSocket, RawWebSocketOptions, RawWebSocketService, RawWorkerOptions,
+    RawTcpEndpoint, RawTicketPrincipal, RawTicketStatic, RawTls, RawTlsPrincipal, RawTlsStatic,
+    RawUniversal, RawUniversalMqtt, RawUniversalRawSocket, RawUniversalWeb, RawUnixEndpoint,
+    RawUriCheck, RawWampCraStatic, RawWeb, RawWebOptions, RawWebSocket, RawWebSocketOptions,
+    RawWebSocketService, RawWorkerOptions,
 };
 use super::syntax;
 use super::{
@@ -124,15 +125,10 @@ const UNSUPPORTED_WEB_SERVICES: &[&str] = &[
     "none",
 ];
 /// Authentication methods junction implements (`wampcra` and `cryptosign` not for MQTT).
-const AUTH_METHODS: &[&str] = &["anonymous", "ticket", "wampcra", "cryptosign"];
+const AUTH_METHODS: &[&str] = &["anonymous", "ticket", "wampcra", "cryptosign", "tls"];
 /// Crossbar authentication methods junction does not implement yet.
-const UNSUPPORTED_AUTH_METHODS: &[&str] = &[
-    "tls",
-    "cookie",
-    "scram",
-    "cryptosign-proxy",
-    "anonymous-proxy",
-];
+const UNSUPPORTED_AUTH_METHODS: &[&str] =
+    &["cookie", "scram", "cryptosign-proxy", "anonymous-proxy"];
 /// Crossbar node shutdown modes (`controller.options.shutdown`).
 const SHUTDOWN_MODES: &[&str] = &[
     "shutdown_on_shutdown_requested",
@@ -247,6 +243,8 @@ struct ParsedAuth {
     cryptosign: BTreeMap<String, CryptosignPrincipal>,
     /// `type: "dynamic"` methods: method → authenticator procedure.
     dynamic: BTreeMap<String, String>,
+    /// `tls` principals by certificate fingerprint.
+    tls: BTreeMap<String, crate::config::TlsPrincipal>,
     /// The roles of the ticket principals, WAMP-CRA users and cryptosign principals.
     roles: Vec<RoleRef>,
 }
@@ -1048,6 +1046,7 @@ impl<'e> Checker<'e> {
                 wampcra: parsed.wampcra,
                 cryptosign: parsed.cryptosign,
                 dynamic: parsed.dynamic,
+                tls: parsed.tls,
                 password_file: None,
                 password_file_role: anonymous_role.clone(),
                 acl_file: None,
@@ -1978,6 +1977,7 @@ impl<'e> Checker<'e> {
                 wampcra: BTreeMap::new(),
                 cryptosign: BTreeMap::new(),
                 dynamic: Default::default(),
+                tls: Default::default(),
                 password_file,
                 password_file_role,
                 acl_file: None,
@@ -2612,6 +2612,11 @@ impl<'e> Checker<'e> {
                     "not supported for MQTT (no challenge in MQTT 3.1.1)",
                 ),
                 "cryptosign" => self.cryptosign(config, &method_path, &mut parsed),
+                "tls" if mqtt => self.error(
+                    &method_path,
+                    "not supported for MQTT (use the mosquitto password_file or tickets)",
+                ),
+                "tls" => self.tls_auth(config, &method_path, &mut parsed),
                 m if UNSUPPORTED_AUTH_METHODS.contains(&m) => self.error(
                     &method_path,
                     format!("authentication method {m:?} is not supported yet"),
@@ -2762,6 +2767,64 @@ impl<'e> Checker<'e> {
                 );
                 parsed.roles.push(role);
             }
+        }
+    }
+
+    /// `auth.tls` (static `principals`: authid → `{certificate-sha1, role}`).
+    fn tls_auth(&mut self, value: &Value, path: &Path, parsed: &mut ParsedAuth) {
+        let Some(map) = self.secret_object(value, path) else {
+            return;
+        };
+        if !self.static_method(map, path) {
+            return;
+        }
+        if self.de::<RawTlsStatic>(value, path).is_none() {
+            return;
+        }
+        let (entries, entries_path) = self.principals(map, "principals", path);
+        for (authid, entry) in entries.into_iter().flatten() {
+            let Some(entry_path) = self.principal(authid, entry, &entries_path) else {
+                continue;
+            };
+            let Some(raw) = self.de::<RawTlsPrincipal>(entry, &entry_path) else {
+                continue;
+            };
+            let hex: String = raw.certificate_sha1.chars().filter(|c| *c != ':').collect();
+            if hex.len() != 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                self.error(
+                    &entry_path.key("certificate-sha1"),
+                    "must be a SHA-1 fingerprint: 40 hex digits, optionally separated by ':'",
+                );
+                continue;
+            }
+            let upper = hex.to_ascii_uppercase();
+            let fingerprint = upper
+                .as_bytes()
+                .chunks(2)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join(":");
+            let purpose = format!("for tls principal {authid:?}");
+            let Some(role) = self.principal_role(raw.role, &entry_path, &purpose) else {
+                continue;
+            };
+            if parsed.tls.values().any(|p| &p.authid == authid)
+                || parsed.tls.contains_key(&fingerprint)
+            {
+                self.error(
+                    &entry_path.key("certificate-sha1"),
+                    "this certificate is already listed",
+                );
+                continue;
+            }
+            parsed.tls.insert(
+                fingerprint,
+                crate::config::TlsPrincipal {
+                    authid: authid.clone(),
+                    role: role.role.clone(),
+                },
+            );
+            parsed.roles.push(role);
         }
     }
 

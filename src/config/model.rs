@@ -179,6 +179,9 @@ pub struct TransportAuth {
     pub wampcra: std::collections::BTreeMap<String, CraUser>,
     /// `cryptosign` (static `principals`): authid → (authorized Ed25519 public keys, role).
     pub cryptosign: std::collections::BTreeMap<String, CryptosignPrincipal>,
+    /// `tls` (static `principals` by `certificate-sha1`): normalized fingerprint
+    /// (`AA:BB:...`, upper case) → principal.
+    pub tls: std::collections::BTreeMap<String, TlsPrincipal>,
     /// `type: "dynamic"` methods: method ("ticket", "wampcra") → authenticator procedure in the
     /// session's realm. Checked before the static principals of the same method.
     pub dynamic: std::collections::BTreeMap<String, String>,
@@ -197,6 +200,7 @@ impl Default for TransportAuth {
             ticket: Default::default(),
             wampcra: Default::default(),
             cryptosign: Default::default(),
+            tls: Default::default(),
             dynamic: Default::default(),
             password_file: None,
             password_file_role: "anonymous".into(),
@@ -221,6 +225,15 @@ impl std::fmt::Debug for TicketPrincipal {
             .field("role", &self.role)
             .finish()
     }
+}
+
+/// A `tls` principal (client certificate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsPrincipal {
+    /// authid.
+    pub authid: String,
+    /// Role granted.
+    pub role: String,
 }
 
 /// A `cryptosign` principal.

@@ -811,6 +811,26 @@ pub(super) struct RawTicketPrincipal {
     pub(super) role: String,
 }
 
+/// `auth.tls` of type `static`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTlsStatic {
+    #[serde(rename = "type")]
+    pub(super) _kind: Child,
+    /// authid → principal, walked by `config::check`.
+    #[serde(rename = "principals")]
+    pub(super) _principals: Child,
+}
+
+/// A static `tls` principal: the SHA-1 fingerprint of its client certificate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTlsPrincipal {
+    #[serde(rename = "certificate-sha1")]
+    pub(super) certificate_sha1: String,
+    pub(super) role: String,
+}
+
 /// A static `wampcra` user. The secret is any JSON here, checked by hand as a ticket is.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -276,6 +276,7 @@ fn sample_config_parses() {
             anonymous: None,
             cryptosign: Default::default(),
             dynamic: Default::default(),
+            tls: Default::default(),
             ticket: [(
                 "joe".to_owned(),
                 TicketPrincipal {
@@ -3464,6 +3465,7 @@ fn every_wamp_transport_kind_carries_its_auth() {
         wampcra: BTreeMap::new(),
         cryptosign: Default::default(),
         dynamic: Default::default(),
+        tls: Default::default(),
         password_file: None,
         password_file_role: "anonymous".into(),
         acl_file: None,
@@ -3619,13 +3621,7 @@ fn unsupported_auth_methods_and_types() {
             [format!("{path}.{method}: missing field `type`")]
         );
     }
-    for method in [
-        "tls",
-        "cookie",
-        "scram",
-        "cryptosign-proxy",
-        "anonymous-proxy",
-    ] {
+    for method in ["cookie", "scram", "cryptosign-proxy", "anonymous-proxy"] {
         let config = ws_auth(json!({method: {"type": "static"}}));
         assert_eq!(
             errors(&config),
@@ -3939,6 +3935,7 @@ fn cryptosign_auth_parses() {
         TransportAuth {
             anonymous: None,
             dynamic: Default::default(),
+            tls: Default::default(),
             ticket: BTreeMap::new(),
             wampcra: BTreeMap::new(),
             cryptosign: [
@@ -4200,6 +4197,7 @@ fn mqtt_auth_anonymous_and_ticket() {
             wampcra: BTreeMap::new(),
             cryptosign: Default::default(),
             dynamic: Default::default(),
+            tls: Default::default(),
             password_file: None,
             password_file_role: "anonymous".into(),
             acl_file: None,
@@ -4308,7 +4306,7 @@ fn mqtt_auth_problems() {
                  `max_packet_size`, `max_inflight`, `max_queued_messages`, `max_queued_bytes`, \
                  `session_expiry`, `max_keepalive`, `connect_timeout`"
             ),
-            format!("{path}.auth.tls: authentication method \"tls\" is not supported yet"),
+            format!("{path}.auth.tls: not supported for MQTT (use the mosquitto password_file or tickets)"),
         ]
     );
 }
@@ -4386,6 +4384,7 @@ fn mqtt_password_file() {
             wampcra: BTreeMap::new(),
             cryptosign: Default::default(),
             dynamic: Default::default(),
+            tls: Default::default(),
             password_file: Some(dir.path().join("passwd")),
             password_file_role: "device".into(),
             acl_file: None,
@@ -4478,6 +4477,7 @@ fn mqtt_acl_file() {
             wampcra: BTreeMap::new(),
             cryptosign: Default::default(),
             dynamic: Default::default(),
+            tls: Default::default(),
             password_file: Some(dir.path().join("passwd")),
             password_file_role: "device".into(),
             acl_file: Some(dir.path().join("acl")),
@@ -4610,4 +4610,32 @@ fn mqtt_acl_file_problems() {
     assert_eq!(errors.len(), 2, "{errors:#?}");
     assert!(errors[0].starts_with("workers[0].transports[0].options.password_file: "));
     assert!(errors[1].starts_with(&format!("{path}: ")));
+}
+
+#[test]
+fn tls_client_certificate_principals() {
+    let path = "workers[0].transports[0].auth";
+    let fp = "b6:e5:2f:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00";
+    let config = ws_auth(json!({"tls": {"type": "static", "principals": {
+        "client_0": {"certificate-sha1": fp, "role": "anonymous"}}}}));
+    let node = parse(&config).expect("valid");
+    let ws = websocket(&node, 0, 0);
+    let p = ws
+        .auth
+        .tls
+        .get(&fp.to_ascii_uppercase())
+        .expect("by normalized fingerprint");
+    assert_eq!(
+        (p.authid.as_str(), p.role.as_str()),
+        ("client_0", "anonymous")
+    );
+    let config = ws_auth(json!({"tls": {"type": "static", "principals": {
+        "client_0": {"certificate-sha1": "nothex", "role": "anonymous"}}}}));
+    assert_eq!(
+        errors(&config),
+        [format!(
+            "{path}.tls.principals[\"client_0\"].certificate-sha1: must be a SHA-1 fingerprint: \
+             40 hex digits, optionally separated by ':'"
+        )]
+    );
 }

@@ -199,12 +199,19 @@ async fn serve_conn(
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let over_limit = permit.is_none();
-    let _permit = permit.flatten();
+    let mut cert_sha1 = None;
     let io: BoxIo = match tls {
         None => io,
         Some(acceptor) => match tokio::time::timeout(SNIFF_TIMEOUT, acceptor.accept(io)).await {
-            Ok(Ok(s)) => Box::new(s),
+            Ok(Ok(s)) => {
+                cert_sha1 = s
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|der| fingerprint(der));
+                Box::new(s)
+            }
             Ok(Err(e)) => {
                 debug!(error = %e, "tls handshake failed");
                 return;
@@ -215,6 +222,43 @@ async fn serve_conn(
             }
         },
     };
+    PEER_CERT_SHA1
+        .scope(cert_sha1, serve_plain(io, service, permit, cancel, tracker))
+        .await;
+}
+
+/// `AA:BB:...` SHA-1 fingerprint of a DER certificate (Crossbar's `certificate-sha1` form).
+fn fingerprint(der: &[u8]) -> String {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(der);
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+tokio::task_local! {
+    /// The SHA-1 fingerprint of the client certificate of the connection being served (TLS
+    /// with `ca_certificates`), for the WAMP `tls` authentication method.
+    static PEER_CERT_SHA1: Option<String>;
+}
+
+/// The client certificate fingerprint of the current connection, if it presented one.
+pub fn peer_cert_sha1() -> Option<String> {
+    PEER_CERT_SHA1.try_with(Clone::clone).ok().flatten()
+}
+
+/// After TLS: sniffing (universal) and the protocol.
+async fn serve_plain(
+    io: BoxIo,
+    service: Service,
+    permit: Option<Option<OwnedSemaphorePermit>>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let over_limit = permit.is_none();
+    let _permit = permit.flatten();
     match service {
         Service::Http(ep) => {
             if over_limit {

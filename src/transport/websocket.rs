@@ -223,6 +223,8 @@ pub fn upgrade(
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let ep2 = ep.clone();
+    // The connection task's TLS client certificate (task-local there, not in the new task).
+    let peer_cert = crate::transport::listen::peer_cert_sha1();
     tracker.spawn(
         async move {
             match on_upgrade.await {
@@ -244,7 +246,7 @@ pub fn upgrade(
                         ping_timeout: ep2.options.auto_ping_timeout,
                         close_wait: ep2.options.close_handshake_timeout,
                     };
-                    let session = WampSession::new(ep2.session.clone());
+                    let session = WampSession::with_peer_cert(ep2.session.clone(), peer_cert);
                     let frames = WsFrames {
                         ws,
                         proto,

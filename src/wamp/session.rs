@@ -249,6 +249,8 @@ fn iso_now() -> String {
 #[derive(Debug)]
 pub struct WampSession {
     cfg: SessionConfig,
+    /// SHA-1 fingerprint of the TLS client certificate, if any (`tls` authentication).
+    peer_cert_sha1: Option<String>,
     state: State,
 }
 
@@ -357,10 +359,22 @@ fn unsupported(opts: &Dict, keys: &[&str]) -> Option<String> {
 
 impl WampSession {
     /// A session waiting for HELLO.
+    /// A session waiting for HELLO on a connection whose TLS client certificate (if any) has
+    /// this fingerprint.
+    pub fn with_peer_cert(cfg: SessionConfig, peer_cert_sha1: Option<String>) -> Self {
+        Self {
+            cfg,
+            state: State::Hello,
+            peer_cert_sha1,
+        }
+    }
+
+    /// A session waiting for HELLO (the client certificate comes from the connection task).
     pub fn new(cfg: SessionConfig) -> Self {
         Self {
             cfg,
             state: State::Hello,
+            peer_cert_sha1: crate::transport::listen::peer_cert_sha1(),
         }
     }
 
@@ -592,6 +606,30 @@ impl WampSession {
                         extra,
                     });
                     return Flow::Continue;
+                }
+                "tls" if !auth.tls.is_empty() => {
+                    // The certificate was verified against `ca_certificates` in the handshake;
+                    // its fingerprint names the principal.
+                    let found = self.peer_cert_sha1.as_ref().and_then(|fp| auth.tls.get(fp));
+                    match found {
+                        Some(p) if requested_authid.is_none_or(|a| a == p.authid) => {
+                            let (authid, role) = (p.authid.clone(), p.role.clone());
+                            return self
+                                .join(realm, authid, role, "tls", callee_cancels, out)
+                                .await;
+                        }
+                        _ => {
+                            AUTH_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            debug!("tls authentication failed: no (known) client certificate");
+                            tokio::time::sleep(FAILED_AUTH_DELAY).await;
+                            self.state = State::Closed;
+                            return abort(
+                                out,
+                                reason::NOT_AUTHORIZED,
+                                "no known client certificate",
+                            );
+                        }
+                    }
                 }
                 "cryptosign" if !auth.cryptosign.is_empty() => {
                     let extra = details.get("authextra").and_then(Value::as_dict);
