@@ -1,0 +1,84 @@
+"""WAMP `tls` authentication: the client certificate (verified against `ca_certificates`)
+names the principal by its SHA-1 fingerprint, as Crossbar's `certificate-sha1`."""
+
+import asyncio
+import hashlib
+import ssl
+
+import pytest
+from autobahn.asyncio.websocket import WampWebSocketClientFactory
+from autobahn.wamp.types import ComponentConfig
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from conftest import ALL_PERMISSIONS, Router, _stop_checked, free_port
+from test_universal import client_ctx, make_pki
+from wamp_client import STEP_TIMEOUT, Client, JoinFailed, make_serializer, run
+
+
+def fingerprint(pem_path):
+    der = x509.load_pem_x509_certificate(pem_path.read_bytes()).public_bytes(serialization.Encoding.DER)
+    return ":".join(f"{b:02X}" for b in hashlib.sha1(der).digest())
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    pki = tmp_path_factory.mktemp("pki")
+    make_pki(pki)
+    port = free_port()
+    config = {
+        "version": 2,
+        "workers": [{
+            "type": "router",
+            "realms": [{"name": "realm1", "roles": [{"name": "backend", "permissions": ALL_PERMISSIONS}]}],
+            "transports": [{
+                "type": "universal",
+                "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1",
+                             "tls": {"key": str(pki / "server.key"), "certificate": str(pki / "server.crt"),
+                                     "ca_certificates": [str(pki / "ca.crt")]}},
+                "websocket": {"ws": {"type": "websocket", "auth": {"tls": {"type": "static", "principals": {
+                    "client1": {"certificate-sha1": fingerprint(pki / "client.crt"), "role": "backend"}}}}}},
+            }],
+        }],
+    }
+    r = Router(config, name="tls-auth")
+    r.pki = pki
+    yield r
+    _stop_checked(r)
+
+
+class TlsClient(Client):
+    def __init__(self, cfg, authid=None):
+        super().__init__(cfg, name="tls")
+        self.want_authid = authid
+
+    def onConnect(self):
+        self.join(self.config.realm, authmethods=["tls"], authid=self.want_authid)
+
+
+async def attempt(node, authid=None, serializer="json"):
+    loop = asyncio.get_running_loop()
+    s = TlsClient(ComponentConfig(realm="realm1"), authid)
+    factory = WampWebSocketClientFactory(lambda: s, url=f"wss://127.0.0.1:{node.port}/ws",
+                                         serializers=[make_serializer(serializer)])
+    ctx: ssl.SSLContext = client_ctx(node.pki, with_cert=True)
+    await asyncio.wait_for(loop.create_connection(factory, "127.0.0.1", node.port, ssl=ctx,
+                                                  server_hostname="127.0.0.1"), STEP_TIMEOUT)
+    try:
+        details = await asyncio.wait_for(asyncio.shield(s.joined), STEP_TIMEOUT)
+    except JoinFailed as e:
+        return None, e.details.reason
+    s.leave()
+    return details, None
+
+
+@pytest.mark.parametrize("serializer", ["json", "cbor"])
+def test_client_certificate_names_the_principal(node, serializer):
+    details, reason = run(attempt(node, serializer=serializer))
+    assert reason is None, reason
+    assert (details.authid, details.authrole, details.authmethod) == ("client1", "backend", "tls")
+
+
+def test_other_authid_than_the_certificate_is_refused(node):
+    details, reason = run(attempt(node, authid="someone-else"))
+    assert details is None and reason == "wamp.error.not_authorized", (details, reason)
