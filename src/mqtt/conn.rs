@@ -30,8 +30,8 @@ use crate::router::{MqttAck, MqttConnect, MqttCounters, MqttOut, Outgoing, Realm
 
 /// Most outbox items written per flush.
 const MAX_BATCH: usize = 256;
-/// Initial read buffer.
-const READ_BUFFER: usize = 4 * 1024;
+/// Initial read buffer (grows on demand; idle connections stay small).
+const READ_BUFFER: usize = 512;
 
 /// What an MQTT listener needs per connection.
 #[derive(Debug)]
@@ -229,6 +229,8 @@ where
     };
     let mut framed =
         Framed::with_capacity(io, MqttCodec::new(ep.settings.max_packet_size), READ_BUFFER);
+    // tokio-util starts the write buffer at 8 KiB; an idle MQTT client needs none.
+    *framed.write_buffer_mut() = BytesMut::new();
     let connect = match tokio::time::timeout(ep.settings.connect_timeout, framed.next()).await {
         Ok(Some(Ok(Packet::Connect(c)))) => c,
         Ok(Some(Ok(other))) => {
