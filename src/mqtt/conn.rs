@@ -370,7 +370,8 @@ where
         .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
     let far = Instant::now() + Duration::from_secs(86400 * 365);
     let mut deadline = grace.map_or(far, |g| Instant::now() + g);
-    let mut items = Vec::with_capacity(64);
+    // Starts empty: an idle connection should not hold a batch buffer (recv_many grows it).
+    let mut items = Vec::new();
     let realm = ep.realm.tx.clone();
     let end: End = loop {
         tokio::select! {
