@@ -101,10 +101,18 @@ trap cleanup EXIT
 cat "$OUT/machine.txt" >&2
 
 COMMON=(--duration "$DURATION" --size "$SIZE" --connections "$CONNECTIONS")
+# Idle-connection scenarios each get a fresh server: a server that has run other scenarios
+# reuses freed heap for the new connections and its RSS growth says too little.
 MQTT_SCENARIOS=()
+JUNCTION_SCENARIOS=()
 for s in $("$BENCH" --list); do
     case "$s" in
-    mqtt-* | latency-mqtt-* | slow-sub-mqtt | idle-mqtt | connect-mqtt) MQTT_SCENARIOS+=(--scenario "$s") ;;
+    idle-*) ;;
+    mqtt-* | latency-mqtt-* | slow-sub-mqtt | connect-mqtt)
+        MQTT_SCENARIOS+=(--scenario "$s")
+        JUNCTION_SCENARIOS+=(--scenario "$s")
+        ;;
+    *) JUNCTION_SCENARIOS+=(--scenario "$s") ;;
     esac
 done
 SCALE_SCENARIOS=(--scenario wamp-realms-rs-msgpack --scenario mqtt-qos0-pairs10 --scenario wamp-ws-msgpack-1to10)
@@ -163,17 +171,28 @@ for round in $(seq 1 "$REPEAT"); do
     bench "mosquitto (CPU $SERVER_CPUS), window 16" "$OUT/mosquitto-w16-$round.jsonl" \
         --target mosquitto --port "$MPORT" --server-pid "$MPID" "${COMMON[@]}" --window 16 "${MQTT_W16[@]}"
     stop_pid "$MPID"
-    run_junction "$SERVER_CPUS" "$OUT/junction-w500-$round.jsonl" 1core "${COMMON[@]}"
+    start_mosquitto
+    bench "mosquitto (CPU $SERVER_CPUS), fresh, idle" "$OUT/mosquitto-w500-idle-$round.jsonl" \
+        --target mosquitto --port "$MPORT" --server-pid "$MPID" "${COMMON[@]}" --scenario idle-mqtt
+    stop_pid "$MPID"
+    for idle in idle-mqtt idle-wamp_ws idle-wamp_rs; do
+        run_junction "$SERVER_CPUS" "$OUT/junction-w500-$idle-$round.jsonl" "1core-$idle" \
+            "${COMMON[@]}" --scenario "$idle"
+    done
+    run_junction "$SERVER_CPUS" "$OUT/junction-w500-$round.jsonl" 1core "${COMMON[@]}" \
+        "${JUNCTION_SCENARIOS[@]}"
     run_junction "$SERVER_CPUS" "$OUT/junction-w16-$round.jsonl" 1core-w16 "${COMMON[@]}" \
         --window 16 "${MQTT_W16[@]}"
     run_junction 0,1 "$OUT/junction-2core-$round.jsonl" 2core "${COMMON[@]}" "${SCALE_SCENARIOS[@]}"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 
-# --- Crossbar (optional) -----------------------------------------------------------------
+# --- Crossbar (optional): WAMP scenarios side by side with junction ----------------------
 if [ "$WITH_CROSSBAR" = 1 ]; then
-    bench/crossbar.sh "$OUT" "$SERVER_CPUS" "${GEN[@]}" -- "${COMMON[@]}" ||
-        echo "Crossbar run failed (see $OUT/crossbar.log)" >&2
+    for round in $(seq 1 "$REPEAT"); do
+        ROUND="$round" bench/crossbar.sh "$OUT" "$SERVER_CPUS" "${GEN[@]}" -- "${COMMON[@]}" ||
+            echo "Crossbar run failed (see $OUT/crossbar.log)" >&2
+    done
 fi
 
 python3 bench/report.py "$OUT" | tee "$OUT/report.md"

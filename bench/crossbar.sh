@@ -41,9 +41,10 @@ sleep 2
 WORKER="$(pgrep -P "$CPID" -f 'crossbar.*worker' | head -1 || true)"
 [ -n "$WORKER" ] || WORKER="$CPID"
 SCEN=()
-for s in wamp-ws-json-1to1 wamp-ws-json-1to10 wamp-rs-msgpack-1to1 wamp-rs-msgpack-1to10 \
-    wamp-rpc-ws-json wamp-rpc-rs-msgpack latency-wamp-ws-json; do
-    SCEN+=(--scenario "$s")
+for s in $("${GEN[@]}" --list); do
+    case "$s" in
+    wamp-ws-* | wamp-rs-* | wamp-rpc-* | latency-wamp-ws-json | latency-wamp-rs-msgpack) SCEN+=(--scenario "$s") ;;
+    esac
 done
 "${GEN[@]}" --target crossbar --port "$PORT" --server-pid "$WORKER" "$@" "${SCEN[@]}" \
-    >"$OUT/crossbar.jsonl" || echo "crossbar: some runs were INVALID" >&2
+    >"$OUT/crossbar${ROUND:+-$ROUND}.jsonl" || echo "crossbar: some runs were INVALID" >&2
