@@ -1053,6 +1053,12 @@ async fn open_kind(ctx: &Ctx, kind: ConnKind, id: &str) -> Result<Conn> {
 /// Opens `ctx.connections` idle connections and reports the server's RSS per connection.
 pub async fn run_idle(ctx: Arc<Ctx>, name: &str, kind: ConnKind) -> Result<J> {
     let run = ctx.run.fetch_add(1, Ordering::Relaxed);
+    if run > 0 && !ctx.smoke {
+        eprintln!(
+            "  note: other scenarios ran before on this server: it reuses their freed heap, so \
+             KiB per connection is a lower bound (run idle scenarios alone on a fresh server)"
+        );
+    }
     let n = ctx.connections;
     let settle = Duration::from_millis(if ctx.smoke { 100 } else { 1500 });
     tokio::time::sleep(settle).await;
@@ -1110,6 +1116,7 @@ pub async fn run_idle(ctx: Arc<Ctx>, name: &str, kind: ConnKind) -> Result<J> {
         "open_time_s": round3(open_time),
         "server_rss_kib": {"before": rss0, "after": rss1},
         "kib_per_connection": per,
+        "fresh_server": run == 0,
         "errors": first_error.into_iter().collect::<Vec<_>>(),
     }))
 }
