@@ -374,6 +374,15 @@ where
     let mut items = Vec::new();
     let realm = ep.realm.tx.clone();
     let end: End = loop {
+        // Framed reserves only one spare byte before a read: with a small buffer holding a
+        // partial packet, a busy client would be read a few bytes per syscall. Keep room for a
+        // real read; an idle connection never gets here often enough to grow.
+        {
+            let rb = framed.read_buffer_mut();
+            if rb.capacity() - rb.len() < 256 {
+                rb.reserve(4096);
+            }
+        }
         tokio::select! {
             biased;
             () = cancel.cancelled() => break End::Shutdown,
