@@ -648,12 +648,7 @@ impl RealmCore {
                 request,
                 payload,
             } => {
-                if self
-                    .codec_calls
-                    .get(&request)
-                    .is_some_and(|c| c.callee == session)
-                {
-                    let call = self.codec_calls.remove(&request).expect("checked");
+                if let Some(call) = self.take_codec_call(session, request) {
                     self.codec_result(call, Ok(payload));
                 } else if let Some(p) = self.take_pending(session, request) {
                     self.send(
@@ -673,12 +668,7 @@ impl RealmCore {
                 details,
                 payload,
             } => {
-                if self
-                    .codec_calls
-                    .get(&request)
-                    .is_some_and(|c| c.callee == session)
-                {
-                    let call = self.codec_calls.remove(&request).expect("checked");
+                if let Some(call) = self.take_codec_call(session, request) {
                     self.codec_result(call, Err(error));
                 } else if let Some(p) = self.take_pending(session, request) {
                     self.send(
@@ -1251,6 +1241,14 @@ impl RealmCore {
                 "canceled by caller",
             ),
         );
+    }
+
+    /// The router's own call (dynamic codec or authenticator) that `callee` answers, if any.
+    fn take_codec_call(&mut self, callee: SessionId, invocation: u64) -> Option<bridge::CodecCall> {
+        if self.codec_calls.get(&invocation)?.callee != callee {
+            return None;
+        }
+        self.codec_calls.remove(&invocation)
     }
 
     fn take_pending(&mut self, callee: SessionId, invocation: u64) -> Option<PendingCall> {

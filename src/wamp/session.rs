@@ -346,6 +346,51 @@ fn passthru_details(opts: &Dict, payload: &Payload) -> Result<Dict, String> {
     }
 }
 
+/// Checks a request's URI (for `policy`) and the role's permission for `action`; answers the
+/// ERROR (`invalid_uri` or `not_authorized`) and returns `None` when either fails.
+#[allow(clippy::too_many_arguments)]
+fn admit(
+    out: &mut Vec<Message>,
+    request_type: u64,
+    request: u64,
+    uri: &str,
+    policy: MatchPolicy,
+    check: crate::config::UriCheck,
+    authz: &crate::router::authz::Authorizer,
+    authrole: &str,
+    action: Action,
+) -> Option<Grant> {
+    let (noun, verb) = match action {
+        Action::Publish => ("topic", "publish to"),
+        Action::Subscribe => ("topic", "subscribe to"),
+        Action::Register => ("procedure", "register"),
+        Action::Call => ("procedure", "call"),
+    };
+    if !uri::is_valid(uri, policy, check) {
+        error(
+            out,
+            request_type,
+            request,
+            reason::INVALID_URI,
+            &format!("invalid {noun} URI {uri:?}"),
+        );
+        return None;
+    }
+    let g = authz.grant(authrole, uri);
+    if !g.allows(action) {
+        debug!(%uri, ?action, "denied");
+        error(
+            out,
+            request_type,
+            request,
+            reason::NOT_AUTHORIZED,
+            &format!("not authorized to {verb} {uri:?}"),
+        );
+        return None;
+    }
+    Some(g)
+}
+
 /// Options junction does not implement yet: refused with `wamp.error.option_not_allowed`
 /// rather than silently ignored.
 fn unsupported(opts: &Dict, keys: &[&str]) -> Option<String> {
@@ -855,7 +900,6 @@ impl WampSession {
         };
         let (realm, id) = (realm.clone(), *id);
         let check = realm.config.uri_check;
-        let grant = |uri: &str| -> Grant { realm.authz.grant(authrole, uri) };
         let cmd = match msg {
             Message::Goodbye { .. } => {
                 out.push(Message::Goodbye {
@@ -872,28 +916,19 @@ impl WampSession {
                 payload,
             } => {
                 let t = code::PUBLISH;
-                if !uri::is_valid(&topic, MatchPolicy::Exact, check) {
-                    error(
-                        out,
-                        t,
-                        request,
-                        reason::INVALID_URI,
-                        &format!("invalid topic URI {topic:?}"),
-                    );
+                let Some(g) = admit(
+                    out,
+                    t,
+                    request,
+                    &topic,
+                    MatchPolicy::Exact,
+                    check,
+                    &realm.authz,
+                    authrole,
+                    Action::Publish,
+                ) else {
                     return Flow::Continue;
-                }
-                let g = grant(&topic);
-                if !g.allows(Action::Publish) {
-                    debug!(%topic, "publish denied");
-                    error(
-                        out,
-                        t,
-                        request,
-                        reason::NOT_AUTHORIZED,
-                        &format!("not authorized to publish to {topic:?}"),
-                    );
-                    return Flow::Continue;
-                }
+                };
                 let acknowledge = opt_bool(&options, "acknowledge")
                     .ok()
                     .flatten()
@@ -955,25 +990,19 @@ impl WampSession {
                         return Flow::Continue;
                     }
                 };
-                if !uri::is_valid(&topic, policy, check) {
-                    error(
-                        out,
-                        t,
-                        request,
-                        reason::INVALID_URI,
-                        &format!("invalid topic URI {topic:?}"),
-                    );
-                    return Flow::Continue;
-                }
-                if !grant(&topic).allows(Action::Subscribe) {
-                    debug!(%topic, "subscribe denied");
-                    error(
-                        out,
-                        t,
-                        request,
-                        reason::NOT_AUTHORIZED,
-                        &format!("not authorized to subscribe to {topic:?}"),
-                    );
+                if admit(
+                    out,
+                    t,
+                    request,
+                    &topic,
+                    policy,
+                    check,
+                    &realm.authz,
+                    authrole,
+                    Action::Subscribe,
+                )
+                .is_none()
+                {
                     return Flow::Continue;
                 }
                 RealmCmd::Subscribe {
@@ -1035,25 +1064,19 @@ impl WampSession {
                     error(out, t, request, reason::OPTION_NOT_ALLOWED, &e);
                     return Flow::Continue;
                 }
-                if !uri::is_valid(&procedure, policy, check) {
-                    error(
-                        out,
-                        t,
-                        request,
-                        reason::INVALID_URI,
-                        &format!("invalid procedure URI {procedure:?}"),
-                    );
-                    return Flow::Continue;
-                }
-                if !grant(&procedure).allows(Action::Register) {
-                    debug!(%procedure, "register denied");
-                    error(
-                        out,
-                        t,
-                        request,
-                        reason::NOT_AUTHORIZED,
-                        &format!("not authorized to register {procedure:?}"),
-                    );
+                if admit(
+                    out,
+                    t,
+                    request,
+                    &procedure,
+                    policy,
+                    check,
+                    &realm.authz,
+                    authrole,
+                    Action::Register,
+                )
+                .is_none()
+                {
                     return Flow::Continue;
                 }
                 RealmCmd::Register {
@@ -1079,28 +1102,19 @@ impl WampSession {
                 payload,
             } => {
                 let t = code::CALL;
-                if !uri::is_valid(&procedure, MatchPolicy::Exact, check) {
-                    error(
-                        out,
-                        t,
-                        request,
-                        reason::INVALID_URI,
-                        &format!("invalid procedure URI {procedure:?}"),
-                    );
+                let Some(g) = admit(
+                    out,
+                    t,
+                    request,
+                    &procedure,
+                    MatchPolicy::Exact,
+                    check,
+                    &realm.authz,
+                    authrole,
+                    Action::Call,
+                ) else {
                     return Flow::Continue;
-                }
-                let g = grant(&procedure);
-                if !g.allows(Action::Call) {
-                    debug!(%procedure, "call denied");
-                    error(
-                        out,
-                        t,
-                        request,
-                        reason::NOT_AUTHORIZED,
-                        &format!("not authorized to call {procedure:?}"),
-                    );
-                    return Flow::Continue;
-                }
+                };
                 let timeout = options.get("timeout").and_then(Value::as_u64).unwrap_or(0);
                 if timeout != 0 {
                     error(
