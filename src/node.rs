@@ -166,6 +166,7 @@ impl Ctx {
                 anonymous_role: s.anonymous_role.as_str().into(),
                 auth: s.auth.clone(),
                 outbox_messages: s.options.outbox_messages,
+                transport: "websocket",
             },
         })
     }
@@ -178,6 +179,7 @@ impl Ctx {
                 anonymous_role: s.anonymous_role.as_str().into(),
                 auth: s.auth.clone(),
                 outbox_messages: s.outbox_messages,
+                transport: "rawsocket",
             },
         })
     }

@@ -67,6 +67,7 @@ impl Server {
                 roles: vec![RoleConfig {
                     name: "anonymous".into(),
                     permissions: vec![allow_all()],
+                    authorizer: None,
                 }],
                 uri_check: UriCheck::Strict,
                 mqtt: Default::default(),
@@ -86,6 +87,7 @@ impl Server {
                 realms: Arc::new(realms),
                 anonymous_role: "anonymous".into(),
                 outbox_messages: 64,
+                transport: "rawsocket",
             },
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -42,6 +42,7 @@ fn config(options: WebSocketOptions) -> NodeConfig {
                 roles: vec![RoleConfig {
                     name: "anonymous".into(),
                     permissions: vec![allow_all()],
+                    authorizer: None,
                 }],
                 uri_check: UriCheck::Strict,
                 mqtt: Default::default(),

@@ -814,18 +814,28 @@ impl<'e> Checker<'e> {
             } else {
                 name = Some(raw.name.clone());
             }
-            match (raw.permissions.is_some(), raw.authorizer.is_some()) {
-                (true, true) => self.error(
+            if raw.permissions.is_some() && raw.authorizer.is_some() {
+                self.error(
                     path,
                     "a role cannot have both `permissions` and `authorizer`",
-                ),
-                (false, true) => self.error(
-                    &path.key("authorizer"),
-                    "dynamic authorization is not supported yet",
-                ),
-                _ => {}
+                );
             }
         }
+        let authorizer = match get(map, "authorizer") {
+            None => None,
+            Some(Value::String(uri)) => {
+                let start = self.errors.len();
+                self.procedure(uri, &path.key("authorizer"));
+                self.ok_since(start).then(|| uri.clone())
+            }
+            Some(_) => {
+                self.error(
+                    &path.key("authorizer"),
+                    "must be a string (the authorizer's procedure URI)",
+                );
+                None
+            }
+        };
         let permissions_path = path.key("permissions");
         let mut permissions = Vec::new();
         let items = self.list(get(map, "permissions"), &permissions_path);
@@ -840,6 +850,7 @@ impl<'e> Checker<'e> {
         Some(RoleConfig {
             name: name?,
             permissions,
+            authorizer,
         })
     }
 

@@ -62,8 +62,10 @@ pub enum UriCheck {
 pub struct RoleConfig {
     /// Role name (the `authrole`).
     pub name: String,
-    /// `permissions[]`, in config order.
+    /// `permissions[]`, in config order (empty for a dynamic role).
     pub permissions: Vec<Permission>,
+    /// `authorizer`: the procedure that authorizes this role's sessions (a dynamic role).
+    pub authorizer: Option<String>,
 }
 
 /// How a URI pattern in config or in SUBSCRIBE/REGISTER options matches.

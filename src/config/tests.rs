@@ -37,6 +37,33 @@ fn errors(config: &Value) -> Vec<String> {
     }
 }
 
+#[test]
+fn dynamic_roles() {
+    let mut config = base();
+    let roles = &mut config["workers"][0]["realms"][0]["roles"];
+    roles
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "app", "authorizer": "com.example.authorize"}));
+    let node = parse(&config).expect("a dynamic role is valid");
+    let role = &node.routers[0].realms[0].roles[1];
+    assert_eq!(role.authorizer.as_deref(), Some("com.example.authorize"));
+    assert!(role.permissions.is_empty());
+
+    config["workers"][0]["realms"][0]["roles"][1]["authorizer"] = json!("com..bad");
+    assert_one_error(
+        &config,
+        "workers[0].realms[0].roles[1].authorizer",
+        "invalid procedure URI",
+    );
+    config["workers"][0]["realms"][0]["roles"][1]["authorizer"] = json!(7);
+    assert_one_error(
+        &config,
+        "workers[0].realms[0].roles[1].authorizer",
+        "must be a string",
+    );
+}
+
 /// Asserts that exactly one error is reported, at `path`, and that its message contains
 /// `needle`.
 #[track_caller]
@@ -125,6 +152,7 @@ fn default_config_parses() {
                 disclose: Disclose::default(),
                 cache: true,
             }],
+            authorizer: None,
         }]
     );
     assert_eq!(router.transports.len(), 1);
@@ -689,7 +717,6 @@ fn unsupported_keys_report_their_paths() {
         "workers[0].realms[0].options.bridge_meta_api: not supported yet",
         "workers[0].realms[0].options.event_dispatching_chunk_size: not supported yet",
         "workers[0].realms[0].roles[0].permissions[0].validate: not supported yet",
-        "workers[0].realms[0].roles[1].authorizer: dynamic authorization is not supported yet",
         "workers[0].realms[0].roles[2]: a role cannot have both `permissions` and `authorizer`",
         "workers[0].transports[0].debug: not supported yet",
         "workers[0].transports[0].cookie: not supported yet",

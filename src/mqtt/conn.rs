@@ -21,12 +21,16 @@ use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
 use super::{write_publish, ConnectReturnCode, MqttCodec, MqttError, Packet};
 use crate::auth::mosquitto::Access;
 use crate::config::MqttSettings;
-use crate::router::{MqttAck, MqttConnect, MqttCounters, MqttOut, Outgoing, RealmCmd, RealmHandle};
+use crate::router::authz::{Action, Decision, DynamicCache};
+use crate::router::{
+    MqttAck, MqttConnect, MqttCounters, MqttOut, Outgoing, RealmCmd, RealmHandle, SessionId,
+};
+use crate::wire::{Dict, Value};
 
 /// Most outbox items written per flush.
 const MAX_BATCH: usize = 256;
@@ -122,6 +126,75 @@ fn authenticate(
             Some(role) => Ok((user.unwrap_or(client_id).to_owned(), role.clone())),
             None => Err(ConnectReturnCode::NotAuthorized),
         },
+    }
+}
+
+/// The state for asking a dynamic authorizer, when the client's role has one: the session
+/// details it is told (as for a WAMP session, `transport.type` "mqtt", the client id in
+/// `authextra`).
+fn dynamic_authz(
+    ep: &MqttEndpoint,
+    authrole: &str,
+    session: SessionId,
+    client_id: &str,
+    connect: &super::codec::Connect,
+) -> Option<Box<DynamicCache>> {
+    if !ep.realm.authz.is_dynamic(authrole) {
+        return None;
+    }
+    let auth = &ep.settings.auth;
+    let credentials = !auth.ticket.is_empty() || ep.password_file.is_some();
+    let (authid, authmethod) = match (&connect.username, credentials) {
+        (Some(user), true) => (user.as_str(), "ticket"),
+        (Some(user), false) => (user.as_str(), "anonymous"),
+        (None, _) => (client_id, "anonymous"),
+    };
+    let details = Dict::from_iter([
+        ("session".to_owned(), Value::from(session.0)),
+        ("authid".to_owned(), Value::from(authid)),
+        ("authrole".to_owned(), Value::from(authrole)),
+        ("authmethod".to_owned(), Value::from(authmethod)),
+        ("authprovider".to_owned(), Value::from("static")),
+        (
+            "authextra".to_owned(),
+            Value::Dict(Dict::from_iter([(
+                "client_id".to_owned(),
+                Value::from(client_id),
+            )])),
+        ),
+        (
+            "transport".to_owned(),
+            Value::Dict(Dict::from_iter([("type".to_owned(), Value::from("mqtt"))])),
+        ),
+    ]);
+    Some(Box::new(DynamicCache::new(details)))
+}
+
+/// Whether the client's role lets it do `action` on the WAMP form of `topic`, asking the role's
+/// dynamic authorizer when it has one (a failed authorizer call denies).
+async fn role_allows(
+    realm: &RealmHandle,
+    authrole: &str,
+    dynamic: &mut Option<Box<DynamicCache>>,
+    topic: &str,
+    action: Action,
+) -> bool {
+    let uri = permission_uri(topic);
+    match (realm.authz.decide(authrole, &uri), dynamic) {
+        (Decision::Static(g), _) => g.allows(action),
+        (Decision::Ask(procedure), Some(cache)) => {
+            match cache
+                .authorize(realm, procedure, &uri, action, &Dict::new())
+                .await
+            {
+                Ok(g) => g.allows(action),
+                Err(e) => {
+                    warn!(%topic, ?action, authorizer = procedure, error = %e, "mqtt authorization failed");
+                    false
+                }
+            }
+        }
+        (Decision::Ask(_), None) => false,
     }
 }
 
@@ -346,6 +419,7 @@ where
     };
     let session = joined.session;
     tracing::Span::current().record("session", session.0);
+    let mut dynamic = dynamic_authz(&ep, &authrole, session, &client_id, &connect);
     if framed
         .send(Packet::ConnAck {
             session_present: joined.session_present,
@@ -415,8 +489,12 @@ where
                     deadline = Instant::now() + g;
                 }
                 trace!(packet = pkt.name(), "received");
+                let denied = match &pkt {
+                    Packet::Publish(p) => too_deep(&p.topic) || p.topic.starts_with("$SYS/") || !role_allows(&ep.realm, &authrole, &mut dynamic, &p.topic, Action::Publish).await || !acl_allows(&ep, connect.username.as_deref(), &client_id, &p.topic, Access::Write),
+                    _ => false,
+                };
                 let cmd = match pkt {
-                    Packet::Publish(p) if too_deep(&p.topic) || p.topic.starts_with("$SYS/") || !ep.realm.authz.grant(&authrole, &permission_uri(&p.topic)).allow.publish || !acl_allows(&ep, connect.username.as_deref(), &client_id, &p.topic, Access::Write) => {
+                    Packet::Publish(p) if denied => {
                         // Denied: dropped and counted; QoS 1/2 are still acknowledged (mosquitto).
                         MQTT_DENIED_PUBLISHES.fetch_add(1, Ordering::Relaxed);
                         debug!(topic = %p.topic, "mqtt publish denied");
@@ -445,17 +523,15 @@ where
                     Packet::PubRel(id) => RealmCmd::MqttAck { session, kind: MqttAck::PubRel, pkid: id },
                     Packet::PubComp(id) => RealmCmd::MqttAck { session, kind: MqttAck::PubComp, pkid: id },
                     Packet::Subscribe { pkid, filters } => {
-                        let filters = filters
-                            .into_iter()
-                            .map(|(f, q)| {
-                                let ok = !too_deep(&f) && ep.realm.authz.grant(&authrole, &permission_uri(&f)).allow.subscribe && acl_allows(&ep, connect.username.as_deref(), &client_id, &f, Access::Subscribe);
-                                if !ok {
-                                    debug!(filter = %f, "mqtt subscribe denied");
-                                }
-                                (f, ok.then_some(q))
-                            })
-                            .collect();
-                        RealmCmd::MqttSubscribe { session, pkid, filters }
+                        let mut granted = Vec::with_capacity(filters.len());
+                        for (f, q) in filters {
+                            let ok = !too_deep(&f) && role_allows(&ep.realm, &authrole, &mut dynamic, &f, Action::Subscribe).await && acl_allows(&ep, connect.username.as_deref(), &client_id, &f, Access::Subscribe);
+                            if !ok {
+                                debug!(filter = %f, "mqtt subscribe denied");
+                            }
+                            granted.push((f, ok.then_some(q)));
+                        }
+                        RealmCmd::MqttSubscribe { session, pkid, filters: granted }
                     }
                     Packet::Unsubscribe { pkid, filters } => RealmCmd::MqttUnsubscribe { session, pkid, filters },
                     Packet::PingReq => {

@@ -1278,6 +1278,31 @@ pub struct RealmHandle {
 }
 
 impl RealmHandle {
+    /// Calls `procedure(args...)` through the realm's dealer on behalf of the router (dynamic
+    /// authenticators and authorizers): the first result value, or why there is none.
+    pub async fn internal_call(
+        &self,
+        procedure: &str,
+        args: Vec<Value>,
+        timeout: std::time::Duration,
+    ) -> Result<Value, String> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = RealmCmd::AuthCall {
+            procedure: procedure.to_owned(),
+            args,
+            reply: tx,
+        };
+        self.tx
+            .send(cmd)
+            .await
+            .map_err(|_| "realm stopped".to_owned())?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err("realm stopped".into()),
+            Err(_) => Err(format!("{procedure} did not answer within {timeout:?}")),
+        }
+    }
+
     /// Spawns the realm task on `tracker`; it runs until `stop` is cancelled and every handle is
     /// gone.
     pub fn spawn(

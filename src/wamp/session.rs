@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use crate::config::{MatchPolicy, TransportAuth};
-use crate::router::authz::{Action, Grant};
+use crate::router::authz::{Action, Decision, DynamicCache, Grant};
 use crate::router::{
     CallRequest, InvokePolicy, Outgoing, PublishRequest, RealmCmd, RealmHandle, SessionId,
     SessionInfo,
@@ -30,6 +30,7 @@ pub mod reason {
     pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
     pub const NO_AUTH_METHOD: &str = "wamp.error.no_auth_method";
     pub const NOT_AUTHORIZED: &str = "wamp.error.not_authorized";
+    pub const AUTHORIZATION_FAILED: &str = "wamp.error.authorization_failed";
     pub const INVALID_URI: &str = "wamp.error.invalid_uri";
     pub const INVALID_ARGUMENT: &str = "wamp.error.invalid_argument";
     pub const OPTION_NOT_ALLOWED: &str = "wamp.error.option_not_allowed";
@@ -52,6 +53,8 @@ pub struct SessionConfig {
     pub auth: Arc<TransportAuth>,
     /// Outbox capacity (messages).
     pub outbox_messages: usize,
+    /// The transport type as a dynamic authorizer sees it (`websocket`, `rawsocket`).
+    pub transport: &'static str,
 }
 
 /// What the transport should do after a message.
@@ -73,9 +76,17 @@ enum State {
     Established {
         realm: RealmHandle,
         id: SessionId,
-        authrole: String,
+        who: Who,
     },
     Closed,
+}
+
+/// Who a joined session is, for authorization.
+#[derive(Debug)]
+struct Who {
+    authrole: String,
+    /// The session's dynamic authorizer state, for a role with an `authorizer`.
+    dynamic: Option<Box<DynamicCache>>,
 }
 
 /// A session between CHALLENGE and AUTHENTICATE.
@@ -139,22 +150,9 @@ async fn call_authenticator(
     procedure: &str,
     args: Vec<Value>,
 ) -> Result<Value, String> {
-    let (tx, rx) = oneshot::channel();
-    let cmd = RealmCmd::AuthCall {
-        procedure: procedure.to_owned(),
-        args,
-        reply: tx,
-    };
     realm
-        .tx
-        .send(cmd)
+        .internal_call(procedure, args, AUTHENTICATOR_TIMEOUT)
         .await
-        .map_err(|_| "realm stopped".to_owned())?;
-    match tokio::time::timeout(AUTHENTICATOR_TIMEOUT, rx).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) => Err("realm stopped".into()),
-        Err(_) => Err("authenticator timed out".into()),
-    }
 }
 
 /// A WAMP-CRA user from a dynamic authenticator's answer (`secret`, `role`, optional `salt`,
@@ -346,19 +344,20 @@ fn passthru_details(opts: &Dict, payload: &Payload) -> Result<Dict, String> {
     }
 }
 
-/// Checks a request's URI (for `policy`) and the role's permission for `action`; answers the
-/// ERROR (`invalid_uri` or `not_authorized`) and returns `None` when either fails.
+/// Checks a request's URI (for `policy`) and the role's permission for `action` (asking the
+/// role's dynamic authorizer when it has one); answers the ERROR (`invalid_uri`,
+/// `not_authorized` or `authorization_failed`) and returns `None` when either fails.
 #[allow(clippy::too_many_arguments)]
-fn admit(
+async fn admit(
     out: &mut Vec<Message>,
     request_type: u64,
     request: u64,
     uri: &str,
     policy: MatchPolicy,
-    check: crate::config::UriCheck,
-    authz: &crate::router::authz::Authorizer,
-    authrole: &str,
+    realm: &RealmHandle,
+    who: &mut Who,
     action: Action,
+    options: &Dict,
 ) -> Option<Grant> {
     let (noun, verb) = match action {
         Action::Publish => ("topic", "publish to"),
@@ -366,7 +365,7 @@ fn admit(
         Action::Register => ("procedure", "register"),
         Action::Call => ("procedure", "call"),
     };
-    if !uri::is_valid(uri, policy, check) {
+    if !uri::is_valid(uri, policy, realm.config.uri_check) {
         error(
             out,
             request_type,
@@ -376,7 +375,31 @@ fn admit(
         );
         return None;
     }
-    let g = authz.grant(authrole, uri);
+    let g = match (realm.authz.decide(&who.authrole, uri), &mut who.dynamic) {
+        (Decision::Static(g), _) => g,
+        (Decision::Ask(procedure), Some(cache)) => {
+            match cache
+                .authorize(realm, procedure, uri, action, options)
+                .await
+            {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::warn!(%uri, ?action, authorizer = procedure, error = %e, "authorization failed");
+                    error(
+                        out,
+                        request_type,
+                        request,
+                        reason::AUTHORIZATION_FAILED,
+                        &format!("authorization to {verb} {uri:?} failed: {e}"),
+                    );
+                    return None;
+                }
+            }
+        }
+        // A role that became dynamic after the session joined cannot happen (roles are fixed
+        // per realm); deny rather than guess.
+        (Decision::Ask(_), None) => Grant::default(),
+    };
     if !g.allows(action) {
         debug!(%uri, ?action, "denied");
         error(
@@ -846,7 +869,7 @@ impl WampSession {
             .record("session", id.0);
         let welcome = dict([
             ("realm", Value::from(realm_name.as_str())),
-            ("authid", Value::from(authid)),
+            ("authid", Value::from(authid.as_str())),
             ("authrole", Value::from(authrole.as_str())),
             ("authmethod", Value::from(authmethod)),
             ("authprovider", Value::from(authprovider)),
@@ -881,25 +904,33 @@ impl WampSession {
             session: id.0,
             details: welcome,
         });
+        let authid_for_authorizer = authid;
+        // What a dynamic authorizer is told about the session (Crossbar's session details).
+        let dynamic = realm.authz.is_dynamic(&authrole).then(|| {
+            let transport = dict([("type", Value::from(self.cfg.transport))]);
+            Box::new(DynamicCache::new(dict([
+                ("session", Value::from(id.0)),
+                ("authid", Value::from(authid_for_authorizer)),
+                ("authrole", Value::from(authrole.as_str())),
+                ("authmethod", Value::from(authmethod)),
+                ("authprovider", Value::from(authprovider)),
+                ("authextra", Value::Null),
+                ("transport", Value::Dict(transport)),
+            ])))
+        });
         self.state = State::Established {
             realm,
             id,
-            authrole,
+            who: Who { authrole, dynamic },
         };
         Flow::Joined(rx)
     }
 
     async fn established(&mut self, msg: Message, out: &mut Vec<Message>) -> Flow {
-        let State::Established {
-            realm,
-            id,
-            authrole,
-        } = &self.state
-        else {
+        let State::Established { realm, id, who } = &mut self.state else {
             return Flow::Close;
         };
         let (realm, id) = (realm.clone(), *id);
-        let check = realm.config.uri_check;
         let cmd = match msg {
             Message::Goodbye { .. } => {
                 out.push(Message::Goodbye {
@@ -922,11 +953,13 @@ impl WampSession {
                     request,
                     &topic,
                     MatchPolicy::Exact,
-                    check,
-                    &realm.authz,
-                    authrole,
+                    &realm,
+                    who,
                     Action::Publish,
-                ) else {
+                    &options,
+                )
+                .await
+                else {
                     return Flow::Continue;
                 };
                 let acknowledge = opt_bool(&options, "acknowledge")
@@ -996,11 +1029,12 @@ impl WampSession {
                     request,
                     &topic,
                     policy,
-                    check,
-                    &realm.authz,
-                    authrole,
+                    &realm,
+                    who,
                     Action::Subscribe,
+                    &options,
                 )
+                .await
                 .is_none()
                 {
                     return Flow::Continue;
@@ -1070,11 +1104,12 @@ impl WampSession {
                     request,
                     &procedure,
                     policy,
-                    check,
-                    &realm.authz,
-                    authrole,
+                    &realm,
+                    who,
                     Action::Register,
+                    &options,
                 )
+                .await
                 .is_none()
                 {
                     return Flow::Continue;
@@ -1108,11 +1143,13 @@ impl WampSession {
                     request,
                     &procedure,
                     MatchPolicy::Exact,
-                    check,
-                    &realm.authz,
-                    authrole,
+                    &realm,
+                    who,
                     Action::Call,
-                ) else {
+                    &options,
+                )
+                .await
+                else {
                     return Flow::Continue;
                 };
                 let timeout = options.get("timeout").and_then(Value::as_u64).unwrap_or(0);

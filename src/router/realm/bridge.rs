@@ -561,7 +561,7 @@ impl RealmCore {
                 );
             }
             None => {
-                let _ = reply.send(Err(format!("no authenticator registered as {procedure}")));
+                let _ = reply.send(Err(format!("no procedure registered as {procedure}")));
             }
         }
     }
