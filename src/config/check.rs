@@ -1933,6 +1933,7 @@ impl<'e> Checker<'e> {
         let mut own_anonymous_role = false;
         // The anonymous role `auth` gives (`options.role` when `auth.anonymous` has none), and
         // whether `auth` is there at all.
+        let mut dynamic = BTreeMap::new();
         let (from_auth, ticket, principal_roles, auth_given) = match parsed {
             // Crossbar: without `auth`, anonymous access is allowed.
             None => (None, BTreeMap::new(), Vec::new(), false),
@@ -1950,6 +1951,7 @@ impl<'e> Checker<'e> {
                     Anonymous::DefaultRole(_) => Some(role.role.clone()),
                     Anonymous::Off => None,
                 };
+                dynamic = parsed.dynamic;
                 (from_auth, parsed.ticket, parsed.roles, true)
             }
         };
@@ -1966,7 +1968,8 @@ impl<'e> Checker<'e> {
             None if auth_given => from_auth,
             None => Some(role.role.clone()),
         };
-        if anonymous.is_none() && ticket.is_empty() && password_file.is_none() {
+        if anonymous.is_none() && ticket.is_empty() && dynamic.is_empty() && password_file.is_none()
+        {
             self.warning(
                 path,
                 "no MQTT client can connect: anonymous access is off, and there is no ticket \
@@ -1987,7 +1990,7 @@ impl<'e> Checker<'e> {
                 ticket,
                 wampcra: BTreeMap::new(),
                 cryptosign: BTreeMap::new(),
-                dynamic: Default::default(),
+                dynamic,
                 tls: Default::default(),
                 password_file,
                 password_file_role,
@@ -2608,7 +2611,8 @@ impl<'e> Checker<'e> {
             let method_path = path.key(method);
             match method.as_str() {
                 "anonymous" => {
-                    if let Some(anonymous) = self.anonymous(config, &method_path) {
+                    if let Some(anonymous) = self.anonymous(config, &method_path, mqtt, &mut parsed)
+                    {
                         parsed.anonymous = anonymous;
                     }
                 }
@@ -2685,7 +2689,8 @@ impl<'e> Checker<'e> {
         }
     }
 
-    /// A WAMP `ticket` / `wampcra` method of `type: "dynamic"`: its `authenticator` procedure
+    /// A method of `type: "dynamic"` (WAMP anonymous, ticket, wampcra, cryptosign, tls; MQTT
+    /// ticket): its `authenticator` procedure
     /// (loose URI, in the session's realm) recorded as `parsed.dynamic[method]`. False when the
     /// type is not "dynamic" (the caller goes on with `static_method`).
     fn dynamic_method(
@@ -2716,9 +2721,18 @@ impl<'e> Checker<'e> {
         true
     }
 
-    /// `auth.anonymous`.
-    fn anonymous(&mut self, value: &Value, path: &Path) -> Option<Anonymous> {
+    /// `auth.anonymous` (`None` for a dynamic one, recorded in `parsed.dynamic`).
+    fn anonymous(
+        &mut self,
+        value: &Value,
+        path: &Path,
+        mqtt: bool,
+        parsed: &mut ParsedAuth,
+    ) -> Option<Anonymous> {
         let map = self.secret_object(value, path)?;
+        if !mqtt && self.dynamic_method(map, value, path, "anonymous", parsed) {
+            return None;
+        }
         if !self.static_method(map, path) {
             return None;
         }
@@ -2741,7 +2755,7 @@ impl<'e> Checker<'e> {
         let Some(map) = self.secret_object(value, path) else {
             return;
         };
-        if !mqtt && self.dynamic_method(map, value, path, "ticket", parsed) {
+        if self.dynamic_method(map, value, path, "ticket", parsed) {
             return;
         }
         if !self.static_method(map, path) {
@@ -2786,6 +2800,9 @@ impl<'e> Checker<'e> {
         let Some(map) = self.secret_object(value, path) else {
             return;
         };
+        if self.dynamic_method(map, value, path, "tls", parsed) {
+            return;
+        }
         if !self.static_method(map, path) {
             return;
         }
@@ -2923,6 +2940,9 @@ impl<'e> Checker<'e> {
         let Some(map) = self.secret_object(value, path) else {
             return;
         };
+        if self.dynamic_method(map, value, path, "cryptosign", parsed) {
+            return;
+        }
         if !self.static_method(map, path) {
             return;
         }

@@ -765,15 +765,24 @@ fn unsupported_endpoint_types_and_keys() {
 }
 
 #[test]
-fn dynamic_anonymous_auth_is_not_supported() {
-    let mut config = base();
-    transport0(&mut config)["auth"] =
-        json!({"anonymous": {"type": "dynamic", "authenticator": "com.example.auth"}});
-    assert_one_error(
-        &config,
-        "workers[0].transports[0].auth.anonymous.type",
-        "authentication type \"dynamic\" is not supported yet",
-    );
+fn dynamic_anonymous_cryptosign_and_tls_auth_parse() {
+    for method in ["anonymous", "cryptosign", "tls"] {
+        let mut config = base();
+        transport0(&mut config)["auth"] =
+            json!({method: {"type": "dynamic", "authenticator": "com.example.auth"}});
+        let node = parse(&config).expect("a dynamic method is valid");
+        let TransportConfig::WebSocket(ws) = &node.routers[0].transports[0] else {
+            panic!("websocket expected");
+        };
+        assert_eq!(
+            ws.auth.dynamic.get(method).map(String::as_str),
+            Some("com.example.auth")
+        );
+        assert!(
+            ws.auth.anonymous.is_none(),
+            "dynamic anonymous is not static"
+        );
+    }
 }
 
 #[test]
@@ -3623,7 +3632,7 @@ fn unsupported_auth_methods_and_types() {
     let path = "workers[0].transports[0].auth";
     for method in ["anonymous", "ticket", "wampcra", "cryptosign"] {
         for kind in ["dynamic", "function"] {
-            if kind == "dynamic" && matches!(method, "ticket" | "wampcra") {
+            if kind == "dynamic" {
                 continue; // supported: see dynamic_ticket_and_wampcra_auth_parses
             }
             let config = ws_auth(json!({method: {"type": kind, "authenticator": "com.x.auth"}}));
@@ -3722,7 +3731,7 @@ fn dynamic_ticket_and_wampcra_auth_parses() {
 #[test]
 fn dynamic_auth_problems() {
     let path = "workers[0].transports[0].auth";
-    for method in ["ticket", "wampcra"] {
+    for method in ["anonymous", "ticket", "wampcra", "cryptosign", "tls"] {
         let config = ws_auth(json!({method: {"type": "dynamic"}}));
         assert_eq!(
             errors(&config),
@@ -3761,15 +3770,6 @@ fn dynamic_auth_problems() {
             "{errors:?}"
         );
     }
-    // Still unsupported: dynamic cryptosign / anonymous (see unsupported_auth_methods_and_types)
-    // and dynamic MQTT ticket (see mqtt_auth_problems).
-    let config = ws_auth(json!({"cryptosign": {"type": "dynamic", "authenticator": "com.x"}}));
-    assert_eq!(
-        errors(&config),
-        [format!(
-            "{path}.cryptosign.type: authentication type \"dynamic\" is not supported yet"
-        )]
-    );
 }
 
 #[test]
@@ -4098,9 +4098,10 @@ fn cryptosign_problems_report_their_paths() {
             )],
         ),
         (
-            json!({"type": "dynamic", "authenticator": "com.x.auth"}),
+            json!({"type": "dynamic", "authenticator": "com.x.auth", "principals": {}}),
             vec![format!(
-                "{path}.type: authentication type \"dynamic\" is not supported yet"
+                "{path}.principals: unknown field `principals`, expected one of `type`, \
+                 `authenticator`, `authenticator-realm`"
             )],
         ),
         (
@@ -4279,12 +4280,9 @@ fn mqtt_auth_problems() {
                 "dev": {"authorized_keys": [KEY_A], "role": "device"}
             }}
         }})),
-        [
-            format!(
-                "{path}.auth.ticket.type: authentication type \"dynamic\" is not supported yet"
-            ),
-            format!("{path}.auth.cryptosign: not supported for MQTT (no challenge in MQTT 3.1.1)"),
-        ]
+        [format!(
+            "{path}.auth.cryptosign: not supported for MQTT (no challenge in MQTT 3.1.1)"
+        )]
     );
     // Roles must be roles of the MQTT realm (not just of the worker).
     let mut config = with_role(

@@ -143,7 +143,9 @@ fn dynamic_authz(
         return None;
     }
     let auth = &ep.settings.auth;
-    let credentials = !auth.ticket.is_empty() || ep.password_file.is_some();
+    let credentials = !auth.ticket.is_empty()
+        || ep.password_file.is_some()
+        || auth.dynamic.contains_key("ticket");
     let (authid, authmethod) = match (&connect.username, credentials) {
         (Some(user), true) => (user.as_str(), "ticket"),
         (Some(user), false) => (user.as_str(), "anonymous"),
@@ -195,6 +197,56 @@ async fn role_allows(
             }
         }
         (Decision::Ask(_), None) => false,
+    }
+}
+
+/// How long a dynamic authenticator may take to answer for an MQTT client.
+const AUTHENTICATOR_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Username/password checked by the transport's dynamic ticket authenticator, called as for a
+/// WAMP ticket: `authenticator(realm, username, {"authmethod": "ticket", "ticket": password,
+/// "authextra": {"client_id": ..}, "transport": {"type": "mqtt"}})`.
+async fn authenticate_dynamic(
+    ep: &MqttEndpoint,
+    procedure: &str,
+    client_id: &str,
+    username: &str,
+    password: Option<&[u8]>,
+) -> Result<(String, String), ConnectReturnCode> {
+    let Some(ticket) = password.and_then(|p| std::str::from_utf8(p).ok()) else {
+        return Err(ConnectReturnCode::BadCredentials);
+    };
+    let info = Dict::from_iter([
+        ("authmethod".to_owned(), Value::from("ticket")),
+        ("ticket".to_owned(), Value::from(ticket)),
+        (
+            "authextra".to_owned(),
+            Value::Dict(Dict::from_iter([(
+                "client_id".to_owned(),
+                Value::from(client_id),
+            )])),
+        ),
+        (
+            "transport".to_owned(),
+            Value::Dict(Dict::from_iter([("type".to_owned(), Value::from("mqtt"))])),
+        ),
+    ]);
+    let args = vec![
+        Value::from(&*ep.realm.name),
+        Value::from(username),
+        Value::Dict(info),
+    ];
+    match ep
+        .realm
+        .internal_call(procedure, args, AUTHENTICATOR_TIMEOUT)
+        .await
+    {
+        Ok(v) => crate::wamp::session::principal_from(&v, username)
+            .ok_or(ConnectReturnCode::BadCredentials),
+        Err(e) => {
+            debug!(%client_id, error = %e, "mqtt authenticator refused or failed");
+            Err(ConnectReturnCode::BadCredentials)
+        }
     }
 }
 
@@ -368,12 +420,25 @@ where
             .await;
         return;
     }
-    let (authid, authrole) = match authenticate(
-        &ep,
-        &client_id,
-        connect.username.as_deref(),
-        connect.password.as_deref(),
-    ) {
+    let who = match (&ep.settings.auth.dynamic.get("ticket"), &connect.username) {
+        (Some(procedure), Some(user)) => {
+            authenticate_dynamic(
+                &ep,
+                procedure,
+                &client_id,
+                user,
+                connect.password.as_deref(),
+            )
+            .await
+        }
+        _ => authenticate(
+            &ep,
+            &client_id,
+            connect.username.as_deref(),
+            connect.password.as_deref(),
+        ),
+    };
+    let (authid, authrole) = match who {
         Ok(who) => who,
         Err(code) => {
             MQTT_AUTH_FAILURES.fetch_add(1, Ordering::Relaxed);

@@ -155,6 +155,20 @@ async fn call_authenticator(
         .await
 }
 
+/// The (authid, role) a dynamic authenticator grants: a role name, or `{"role": .., "authid"?:
+/// ..}` (an `authid` replaces the one the client asked for).
+pub(crate) fn principal_from(v: &Value, authid: &str) -> Option<(String, String)> {
+    match v {
+        Value::Str(role) => Some((authid.to_owned(), role.clone())),
+        Value::Dict(d) => {
+            let role = d.get("role")?.as_str()?.to_owned();
+            let authid = d.get("authid").and_then(Value::as_str).unwrap_or(authid);
+            Some((authid.to_owned(), role))
+        }
+        _ => None,
+    }
+}
+
 /// A WAMP-CRA user from a dynamic authenticator's answer (`secret`, `role`, optional `salt`,
 /// `iterations`, `keylen`).
 fn cra_user_from(d: &Dict) -> Option<crate::config::CraUser> {
@@ -550,8 +564,45 @@ impl WampSession {
                 .collect(),
         };
         let auth = self.cfg.auth.clone();
+        let authextra = details
+            .get("authextra")
+            .cloned()
+            .unwrap_or_else(|| Value::Dict(Dict::new()));
         for method in methods {
             match method {
+                "anonymous" | "tls" if auth.dynamic.contains_key(method) => {
+                    // The authenticator gets what Crossbar gives it: the method, the client's
+                    // authextra and, for tls, the client certificate (by its fingerprint).
+                    let mut info = dict([
+                        ("authmethod", Value::from(method)),
+                        ("authextra", authextra.clone()),
+                    ]);
+                    let authid = if method == "tls" {
+                        let Some(fp) = self.peer_cert_sha1.clone() else {
+                            return self.refuse("no client certificate", out).await;
+                        };
+                        let cert = dict([("sha1", Value::from(fp.as_str()))]);
+                        let transport = dict([("client_cert", Value::Dict(cert))]);
+                        info.insert("transport".into(), Value::Dict(transport));
+                        requested_authid.map_or(fp, str::to_owned)
+                    } else {
+                        requested_authid.map_or_else(random_authid, str::to_owned)
+                    };
+                    let args = vec![
+                        Value::from(realm_name.as_str()),
+                        Value::from(authid.as_str()),
+                        Value::Dict(info),
+                    ];
+                    let answer = call_authenticator(&realm, &auth.dynamic[method], args).await;
+                    let method = if method == "tls" { "tls" } else { "anonymous" };
+                    return match answer.ok().and_then(|v| principal_from(&v, &authid)) {
+                        Some((authid, role)) => {
+                            self.join(realm, authid, role, method, callee_cancels, out)
+                                .await
+                        }
+                        None => self.refuse("refused by the authenticator", out).await,
+                    };
+                }
                 "anonymous" => {
                     if let Some(role) = &auth.anonymous {
                         let authid = requested_authid.map_or_else(random_authid, str::to_owned);
@@ -686,20 +737,12 @@ impl WampSession {
                                 .join(realm, authid, role, "tls", callee_cancels, out)
                                 .await;
                         }
-                        _ => {
-                            AUTH_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            debug!("tls authentication failed: no (known) client certificate");
-                            tokio::time::sleep(FAILED_AUTH_DELAY).await;
-                            self.state = State::Closed;
-                            return abort(
-                                out,
-                                reason::NOT_AUTHORIZED,
-                                "no known client certificate",
-                            );
-                        }
+                        _ => return self.refuse("no known client certificate", out).await,
                     }
                 }
-                "cryptosign" if !auth.cryptosign.is_empty() => {
+                "cryptosign"
+                    if !auth.cryptosign.is_empty() || auth.dynamic.contains_key("cryptosign") =>
+                {
                     let extra = details.get("authextra").and_then(Value::as_dict);
                     if extra
                         .and_then(|e| e.get("channel_binding"))
@@ -717,6 +760,47 @@ impl WampSession {
                         .and_then(Value::as_str)
                         .and_then(decode_hex)
                         .and_then(|k| <[u8; 32]>::try_from(k).ok());
+                    // A dynamic authenticator names the key (and role) to check the signature
+                    // with; a failed call leaves no key, so the answer cannot verify (the same
+                    // path as an unknown authid).
+                    if let Some(procedure) = auth.dynamic.get("cryptosign") {
+                        let authid = requested_authid.unwrap_or_default().to_owned();
+                        let info = dict([
+                            ("authmethod", Value::from("cryptosign")),
+                            ("authextra", authextra.clone()),
+                        ]);
+                        let args = vec![
+                            Value::from(realm_name.as_str()),
+                            Value::from(authid.as_str()),
+                            Value::Dict(info),
+                        ];
+                        let answer = call_authenticator(&realm, procedure, args).await.ok();
+                        let granted = answer.as_ref().and_then(|v| {
+                            let key = v
+                                .as_dict()?
+                                .get("pubkey")?
+                                .as_str()
+                                .and_then(decode_hex)
+                                .and_then(|k| <[u8; 32]>::try_from(k).ok())?;
+                            let (authid, role) = principal_from(v, &authid)?;
+                            Some((authid, role, key))
+                        });
+                        let (authid, role, key) = match granted {
+                            // A client that announced another key cannot sign for this one.
+                            Some((a, r, k)) if pubkey.is_none_or(|p| p == k) => {
+                                (a, Some(r), Some(k))
+                            }
+                            _ => (authid, None, None),
+                        };
+                        return self.cryptosign_challenge(
+                            realm,
+                            authid,
+                            role,
+                            key,
+                            callee_cancels,
+                            out,
+                        );
+                    }
                     // The principal: by authid when given, else the one whose key it is.
                     let found = match requested_authid {
                         Some(a) => auth.cryptosign.get(a).map(|p| (a.to_owned(), p)),
@@ -733,26 +817,14 @@ impl WampSession {
                         }
                         None => (requested_authid.unwrap_or_default().to_owned(), None, None),
                     };
-                    let challenge: [u8; 32] = rand::random();
-                    let extra = dict([
-                        ("challenge", Value::from(encode_hex(&challenge))),
-                        ("channel_binding", Value::Null),
-                    ]);
-                    let expected = Expected::Ed25519 { challenge, key };
-                    let pending = Pending {
+                    return self.cryptosign_challenge(
                         realm,
-                        method: "cryptosign",
-                        role,
-                        expected,
                         authid,
+                        role,
+                        key,
                         callee_cancels,
-                    };
-                    self.state = State::Challenged(Box::new(pending));
-                    out.push(Message::Challenge {
-                        method: "cryptosign".into(),
-                        extra,
-                    });
-                    return Flow::Continue;
+                        out,
+                    );
                 }
                 _ => {}
             }
@@ -763,6 +835,46 @@ impl WampSession {
             reason::NO_AUTH_METHOD,
             "none of the offered authmethods is accepted by this transport",
         )
+    }
+
+    /// Sends the cryptosign CHALLENGE; the answer must verify with `key` (none: it cannot).
+    fn cryptosign_challenge(
+        &mut self,
+        realm: RealmHandle,
+        authid: String,
+        role: Option<String>,
+        key: Option<[u8; 32]>,
+        callee_cancels: bool,
+        out: &mut Vec<Message>,
+    ) -> Flow {
+        let challenge: [u8; 32] = rand::random();
+        let extra = dict([
+            ("challenge", Value::from(encode_hex(&challenge))),
+            ("channel_binding", Value::Null),
+        ]);
+        let pending = Pending {
+            realm,
+            method: "cryptosign",
+            role,
+            expected: Expected::Ed25519 { challenge, key },
+            authid,
+            callee_cancels,
+        };
+        self.state = State::Challenged(Box::new(pending));
+        out.push(Message::Challenge {
+            method: "cryptosign".into(),
+            extra,
+        });
+        Flow::Continue
+    }
+
+    /// A failed authentication in HELLO: counted, delayed, ABORT `not_authorized`.
+    async fn refuse(&mut self, why: &str, out: &mut Vec<Message>) -> Flow {
+        AUTH_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        debug!(why, "authentication failed");
+        tokio::time::sleep(FAILED_AUTH_DELAY).await;
+        self.state = State::Closed;
+        abort(out, reason::NOT_AUTHORIZED, why)
     }
 
     /// AUTHENTICATE after our CHALLENGE.
@@ -781,19 +893,10 @@ impl WampSession {
                     Value::from(p.authid.as_str()),
                     Value::Dict(details),
                 ];
-                match call_authenticator(&p.realm, procedure, args).await {
-                    // The authenticator answers with a role, or {"role": .., "authid"?: ..}.
-                    Ok(Value::Str(role)) => (true, Some(role), p.authid.clone()),
-                    Ok(Value::Dict(d)) => {
-                        let role = d.get("role").and_then(Value::as_str).map(str::to_owned);
-                        let authid = d
-                            .get("authid")
-                            .and_then(Value::as_str)
-                            .unwrap_or(&p.authid)
-                            .to_owned();
-                        (role.is_some(), role, authid)
-                    }
-                    _ => (false, None, p.authid.clone()),
+                let answer = call_authenticator(&p.realm, procedure, args).await;
+                match answer.ok().and_then(|v| principal_from(&v, &p.authid)) {
+                    Some((authid, role)) => (true, Some(role), authid),
+                    None => (false, None, p.authid.clone()),
                 }
             }
             _ => (

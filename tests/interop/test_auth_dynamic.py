@@ -1,5 +1,6 @@
-"""Dynamic authentication (`"type": "dynamic"`, `"authenticator": <procedure>`) for ticket and
-wampcra, with Autobahn|Python sessions on both sides.
+"""Dynamic authentication (`"type": "dynamic"`, `"authenticator": <procedure>`) for ticket,
+wampcra, anonymous, cryptosign and MQTT username/password, with Autobahn|Python sessions on both
+sides and paho-mqtt (dynamic `tls` is in test_auth_tls.py).
 
 Node: one `websocket` transport whose `auth` has anonymous (role `backend`, so the
 authenticator backend joins anonymously and registers), dynamic ticket and dynamic wampcra,
@@ -11,19 +12,35 @@ both calling `com.example.authenticate` in the realm the client asks for.
 - realm2: no authenticator is registered: every ticket / wampcra client is refused
   (wamp.error.not_authorized), promptly.
 
+A second websocket transport (`dyn2`) has dynamic anonymous and dynamic cryptosign; an MQTT
+transport has a dynamic ticket authenticator (username/password). The authenticator admits:
+anonymous clients whose authextra says {"want": "in"} (as authid "anon-in", role "user");
+cryptosign authid "dev1" with the key GOOD; MQTT user "sensor1" with password "pw1".
+
 Each test opens its own backend (each test body runs in a fresh event loop).
 """
 
 import asyncio
+import os
 import time
 
 import pytest
-from autobahn.wamp import auth
-from autobahn.wamp.exception import ApplicationError
+import txaio
 
-from conftest import ALL_PERMISSIONS, Router, _stop_checked, free_port
-from test_auth_common import HOST, joined, open_auth, perm, refused, ticket_answer
-from wamp_client import close, connect, run
+txaio.use_asyncio()
+
+from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
+from autobahn.wamp import auth, cryptosign  # noqa: E402
+from autobahn.wamp.exception import ApplicationError  # noqa: E402
+from autobahn.wamp.types import ComponentConfig  # noqa: E402
+
+from conftest import ALL_PERMISSIONS, Router, _stop_checked, free_port  # noqa: E402
+from test_auth_common import HOST, joined, open_auth, perm, refused, ticket_answer  # noqa: E402
+from test_mqtt_common import Paho, uid, wait_listening  # noqa: E402
+from wamp_client import STEP_TIMEOUT, Client, JoinFailed, close, connect, make_serializer, run  # noqa: E402
+
+GOOD = cryptosign.CryptosignKey.from_bytes(os.urandom(32))
+OTHER = cryptosign.CryptosignKey.from_bytes(os.urandom(32))
 
 AUTHENTICATOR = "com.example.authenticate"
 ALLOW_ALL = {"call": True, "register": True, "publish": True, "subscribe": True}
@@ -33,7 +50,8 @@ ROLES = [
 ]
 
 
-def dynamic_config(port):
+def dynamic_config(port, port2, mqtt_port):
+    dyn = {"type": "dynamic", "authenticator": AUTHENTICATOR}
     return {
         "version": 2,
         "workers": [{
@@ -49,6 +67,17 @@ def dynamic_config(port):
                     "ticket": {"type": "dynamic", "authenticator": AUTHENTICATOR},
                     "wampcra": {"type": "dynamic", "authenticator": AUTHENTICATOR},
                 },
+            }, {
+                "type": "websocket",
+                "endpoint": {"type": "tcp", "port": port2, "interface": HOST},
+                "url": f"ws://{HOST}:{port2}/ws",
+                "serializers": ["json", "msgpack", "cbor"],
+                "auth": {"anonymous": dyn, "cryptosign": dyn},
+            }, {
+                "type": "mqtt",
+                "endpoint": {"type": "tcp", "port": mqtt_port, "interface": HOST},
+                "options": {"realm": "realm1", "payload_mapping": {"": {"type": "utf8"}},
+                            "auth": {"ticket": dyn}},
             }],
         }],
     }
@@ -56,7 +85,14 @@ def dynamic_config(port):
 
 @pytest.fixture(scope="module")
 def node():
-    router = Router(dynamic_config(free_port()), name="auth-dynamic")
+    ports = set()
+    while len(ports) < 3:
+        ports.add(free_port())
+    port, port2, mqtt_port = sorted(ports)
+    router = Router(dynamic_config(port, port2, mqtt_port), name="auth-dynamic")
+    for p in (port2, mqtt_port):
+        wait_listening(p, router)
+    router.port2, router.mqtt_port = port2, mqtt_port
     yield router
     _stop_checked(router)
 
@@ -76,6 +112,13 @@ class Backend:
             return "user"
         if method == "wampcra" and authid == "peter":
             return {"secret": "s3cret", "role": "user"}
+        if method == "anonymous" and (details.get("authextra") or {}).get("want") == "in":
+            return {"role": "user", "authid": "anon-in"}
+        if method == "cryptosign" and authid == "dev1":
+            return {"pubkey": GOOD.public_key(), "role": "user"}
+        if (method == "ticket" and authid == "sensor1" and details.get("ticket") == "pw1"
+                and details.get("transport", {}).get("type") == "mqtt"):
+            return "user"
         raise ApplicationError("com.example.no_such_user", f"{method} {authid!r} refused")
 
     async def __aenter__(self):
@@ -189,5 +232,108 @@ def test_anonymous_backend_role(node):
         details = await asyncio.wait_for(asyncio.shield(s.joined), 5)
         assert (details.authmethod, details.authrole) == ("anonymous", "backend")
         await close(s)
+
+    run(body())
+
+
+class ExtraClient(Client):
+    """Joins with `authmethods` and `authextra`; signs a cryptosign CHALLENGE with `key`."""
+
+    def __init__(self, cfg, authmethods, authid=None, authextra=None, key=None):
+        super().__init__(cfg, name="dyn2")
+        self.methods, self.want_authid, self.extra, self.key = authmethods, authid, authextra, key
+
+    def onConnect(self):
+        self.join(self.config.realm, authmethods=self.methods, authid=self.want_authid,
+                  authextra=self.extra)
+
+    def onChallenge(self, challenge):
+        assert challenge.method == "cryptosign", challenge.method
+        return self.key.sign_challenge(challenge)
+
+
+async def attempt(port, serializer="json", **kw):
+    loop = asyncio.get_running_loop()
+    s = ExtraClient(ComponentConfig(realm="realm1"), **kw)
+    factory = WampWebSocketClientFactory(lambda: s, url=f"ws://{HOST}:{port}/ws",
+                                         serializers=[make_serializer(serializer)])
+    await asyncio.wait_for(loop.create_connection(factory, HOST, port), STEP_TIMEOUT)
+    try:
+        details = await asyncio.wait_for(asyncio.shield(s.joined), STEP_TIMEOUT)
+    except JoinFailed as e:
+        return None, e.details.reason
+    s.leave()
+    return details, None
+
+
+@pytest.mark.parametrize("serializer", ["json", "msgpack", "cbor"])
+def test_dynamic_anonymous(node, serializer):
+    async def body():
+        async with Backend(node.url) as backend:
+            details, reason = await attempt(node.port2, serializer, authmethods=["anonymous"],
+                                            authextra={"want": "in"})
+            assert reason is None, reason
+            check_welcome(details, "anon-in", "user", "anonymous")
+            assert details.authprovider == "dynamic", details
+            assert backend.calls[-1][2] == {"authmethod": "anonymous", "authextra": {"want": "in"}}
+            details, reason = await attempt(node.port2, serializer, authmethods=["anonymous"],
+                                            authextra={"want": "out"})
+            assert details is None and reason == "wamp.error.not_authorized", (details, reason)
+
+    run(body())
+
+
+@pytest.mark.parametrize("serializer", ["json", "cbor"])
+def test_dynamic_cryptosign(node, serializer):
+    async def body():
+        async with Backend(node.url) as backend:
+            details, reason = await attempt(node.port2, serializer, authmethods=["cryptosign"],
+                                            authid="dev1", key=GOOD,
+                                            authextra={"pubkey": GOOD.public_key()})
+            assert reason is None, reason
+            check_welcome(details, "dev1", "user", "cryptosign")
+            assert details.authprovider == "dynamic", details
+            realm, authid, info = backend.calls[-1]
+            assert (realm, authid, info["authmethod"]) == ("realm1", "dev1", "cryptosign"), info
+            assert info["authextra"]["pubkey"] == GOOD.public_key(), info
+            # refused: another key than the authenticator's, an unknown authid
+            for kw in ({"authid": "dev1", "key": OTHER, "authextra": {"pubkey": OTHER.public_key()}},
+                       {"authid": "dev1", "key": OTHER, "authextra": {}},
+                       {"authid": "nobody", "key": GOOD, "authextra": {"pubkey": GOOD.public_key()}}):
+                details, reason = await attempt(node.port2, serializer,
+                                                authmethods=["cryptosign"], **kw)
+                assert details is None and reason == "wamp.error.not_authorized", (kw, reason)
+
+    run(body())
+
+
+def test_dynamic_mqtt_ticket(node):
+    async def body():
+        async with Backend(node.url) as backend:
+            loop = asyncio.get_running_loop()
+            cid = uid("dyn")
+
+            def mqtt_part():
+                good = Paho(node.mqtt_port, client_id=cid)
+                good.c.username_pw_set("sensor1", "pw1")
+                good.connect()
+                good.c.disconnect()
+                good.c.loop_stop()
+                results = []
+                for user, pw in (("sensor1", "wrong"), ("nobody", "pw1")):
+                    bad = Paho(node.mqtt_port, client_id=uid("bad"))
+                    bad.c.username_pw_set(user, pw)
+                    bad.connect(expect_rc=4)
+                    results.append(bad.connack[1].value)
+                    bad.c.loop_stop()
+                return results
+
+            codes = await loop.run_in_executor(None, mqtt_part)
+            # CONNACK 4, bad user name or password (paho reports its MQTT 5 reason code 134)
+            assert codes == [134, 134], codes
+            realm, authid, info = backend.calls[0]
+            assert (realm, authid, info["authmethod"], info["ticket"]) == (
+                "realm1", "sensor1", "ticket", "pw1"), backend.calls[0]
+            assert info["authextra"] == {"client_id": cid}, info
 
     run(body())

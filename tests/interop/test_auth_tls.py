@@ -1,5 +1,7 @@
 """WAMP `tls` authentication: the client certificate (verified against `ca_certificates`)
-names the principal by its SHA-1 fingerprint, as Crossbar's `certificate-sha1`."""
+names the principal by its SHA-1 fingerprint, as Crossbar's `certificate-sha1`; or a dynamic
+authenticator decides from the fingerprint (path /dyn; the authenticator's backend joins
+anonymously on a second, plain transport)."""
 
 import asyncio
 import hashlib
@@ -26,6 +28,9 @@ def node(tmp_path_factory):
     pki = tmp_path_factory.mktemp("pki")
     make_pki(pki)
     port = free_port()
+    plain = free_port()
+    while plain == port:
+        plain = free_port()
     config = {
         "version": 2,
         "workers": [{
@@ -36,13 +41,24 @@ def node(tmp_path_factory):
                 "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1",
                              "tls": {"key": str(pki / "server.key"), "certificate": str(pki / "server.crt"),
                                      "ca_certificates": [str(pki / "ca.crt")]}},
-                "websocket": {"ws": {"type": "websocket", "auth": {"tls": {"type": "static", "principals": {
-                    "client1": {"certificate-sha1": fingerprint(pki / "client.crt"), "role": "backend"}}}}}},
+                "websocket": {
+                    "ws": {"type": "websocket", "auth": {"tls": {"type": "static", "principals": {
+                        "client1": {"certificate-sha1": fingerprint(pki / "client.crt"),
+                                    "role": "backend"}}}}},
+                    "dyn": {"type": "websocket", "auth": {"tls": {
+                        "type": "dynamic", "authenticator": "com.example.authenticate"}}},
+                },
+            }, {
+                "type": "websocket",
+                "endpoint": {"type": "tcp", "port": plain, "interface": "127.0.0.1"},
+                "url": f"ws://127.0.0.1:{plain}/ws",
+                "auth": {"anonymous": {"type": "static", "role": "backend"}},
             }],
         }],
     }
     r = Router(config, name="tls-auth")
     r.pki = pki
+    r.plain_url = f"ws://127.0.0.1:{plain}/ws"
     yield r
     _stop_checked(r)
 
@@ -56,10 +72,10 @@ class TlsClient(Client):
         self.join(self.config.realm, authmethods=["tls"], authid=self.want_authid)
 
 
-async def attempt(node, authid=None, serializer="json"):
+async def attempt(node, authid=None, serializer="json", path="ws"):
     loop = asyncio.get_running_loop()
     s = TlsClient(ComponentConfig(realm="realm1"), authid)
-    factory = WampWebSocketClientFactory(lambda: s, url=f"wss://127.0.0.1:{node.port}/ws",
+    factory = WampWebSocketClientFactory(lambda: s, url=f"wss://127.0.0.1:{node.port}/{path}",
                                          serializers=[make_serializer(serializer)])
     ctx: ssl.SSLContext = client_ctx(node.pki, with_cert=True)
     await asyncio.wait_for(loop.create_connection(factory, "127.0.0.1", node.port, ssl=ctx,
@@ -82,3 +98,35 @@ def test_client_certificate_names_the_principal(node, serializer):
 def test_other_authid_than_the_certificate_is_refused(node):
     details, reason = run(attempt(node, authid="someone-else"))
     assert details is None and reason == "wamp.error.not_authorized", (details, reason)
+
+
+def test_dynamic_authenticator_decides_by_certificate(node):
+    from autobahn.wamp.exception import ApplicationError
+
+    from wamp_client import close, connect
+
+    want = fingerprint(node.pki / "client.crt")
+    calls = []
+
+    def authenticate(realm, authid, details):
+        calls.append((realm, authid, dict(details)))
+        if details["transport"]["client_cert"]["sha1"] == want and authid in (want, "client1"):
+            return {"role": "backend", "authid": "client1-dyn"}
+        raise ApplicationError("com.example.unknown", "unknown certificate")
+
+    async def body():
+        backend = await connect(node.plain_url, name="backend")
+        await backend.register(authenticate, "com.example.authenticate")
+        try:
+            details, reason = await attempt(node, path="dyn")
+            assert reason is None, reason
+            got = (details.authid, details.authrole, details.authmethod, details.authprovider)
+            assert got == ("client1-dyn", "backend", "tls", "dynamic"), got
+            realm, authid, info = calls[0]
+            assert (realm, authid, info["authmethod"]) == ("realm1", want, "tls"), calls[0]
+            details, reason = await attempt(node, authid="someone-else", path="dyn")
+            assert details is None and reason == "wamp.error.not_authorized", (details, reason)
+        finally:
+            await close(backend)
+
+    run(body())
