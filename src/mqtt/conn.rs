@@ -200,6 +200,15 @@ async fn role_allows(
     }
 }
 
+/// What was decided about the last topic a client published to (static roles only).
+struct TopicChecks {
+    topic: String,
+    /// Role, ACL, `$SYS` and depth checks passed.
+    allowed: bool,
+    /// The topic's WAMP URI, if it has one.
+    uri: Option<Arc<str>>,
+}
+
 /// How long a dynamic authenticator may take to answer for an MQTT client.
 const AUTHENTICATOR_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -485,6 +494,7 @@ where
     let session = joined.session;
     tracing::Span::current().record("session", session.0);
     let mut dynamic = dynamic_authz(&ep, &authrole, session, &client_id, &connect);
+    let mut last_topic: Option<Box<TopicChecks>> = None;
     if framed
         .send(Packet::ConnAck {
             session_present: joined.session_present,
@@ -554,9 +564,21 @@ where
                     deadline = Instant::now() + g;
                 }
                 trace!(packet = pkt.name(), "received");
-                let denied = match &pkt {
-                    Packet::Publish(p) => too_deep(&p.topic) || p.topic.starts_with("$SYS/") || !role_allows(&ep.realm, &authrole, &mut dynamic, &p.topic, Action::Publish).await || !acl_allows(&ep, connect.username.as_deref(), &client_id, &p.topic, Access::Write),
-                    _ => false,
+                // A client usually publishes to few topics: the last topic's checks are kept.
+                let (denied, uri) = match &pkt {
+                    Packet::Publish(p) => match &last_topic {
+                        Some(m) if m.topic == p.topic => (!m.allowed, m.uri.clone()),
+                        _ => {
+                            let allowed = !too_deep(&p.topic) && !p.topic.starts_with("$SYS/") && role_allows(&ep.realm, &authrole, &mut dynamic, &p.topic, Action::Publish).await && acl_allows(&ep, connect.username.as_deref(), &client_id, &p.topic, Access::Write);
+                            let uri: Option<Arc<str>> = crate::wamp::uri::from_mqtt_topic(&p.topic, ep.realm.config.uri_check).map(Arc::from);
+                            // A dynamic authorizer's answers are kept by its own rules.
+                            if dynamic.is_none() {
+                                last_topic = Some(Box::new(TopicChecks { topic: p.topic.clone(), allowed, uri: uri.clone() }));
+                            }
+                            (!allowed, uri)
+                        }
+                    },
+                    _ => (false, None),
                 };
                 let cmd = match pkt {
                     Packet::Publish(p) if denied => {
@@ -578,6 +600,7 @@ where
                     Packet::Publish(p) => RealmCmd::MqttPublish {
                         session,
                         topic: p.topic,
+                        uri,
                         payload: p.payload,
                         qos: p.qos,
                         retain: p.retain,

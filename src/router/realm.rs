@@ -213,6 +213,9 @@ pub enum RealmCmd {
         session: SessionId,
         /// Topic.
         topic: String,
+        /// The topic's WAMP URI when it has one (`bridge::mqtt_to_uri`), worked out by the
+        /// connection task so the realm does not.
+        uri: Option<Arc<str>>,
         /// Payload.
         payload: Bytes,
         /// QoS.
@@ -564,11 +567,19 @@ impl RealmCore {
             RealmCmd::MqttPublish {
                 session,
                 topic,
+                uri,
                 payload,
                 qos,
                 retain,
                 pkid,
-            } => self.mqtt_publish_in(session, topic, payload, qos, retain, pkid),
+            } => self.mqtt_publish_in(
+                session,
+                (&topic, uri.as_deref()),
+                payload,
+                qos,
+                retain,
+                pkid,
+            ),
             RealmCmd::MqttAck {
                 session,
                 kind,

@@ -39,14 +39,7 @@ pub(super) enum Retained {
 
 /// The WAMP URI of an MQTT topic, if it has one.
 pub(super) fn mqtt_to_uri(topic: &str, check: crate::config::UriCheck) -> Option<String> {
-    if topic.starts_with('$') {
-        return None;
-    }
-    if topic.split('/').any(|l| l.is_empty() || l.contains('.')) {
-        return None;
-    }
-    let uri = topic.replace('/', ".");
-    uri::is_valid(&uri, MatchPolicy::Exact, check).then_some(uri)
+    uri::from_mqtt_topic(topic, check)
 }
 
 /// Whether a WAMP URI has an MQTT topic form (loose URIs may hold `/`, `+` or `#`).
@@ -226,18 +219,20 @@ impl RealmCore {
         &mut self,
         mapping: &Arc<PayloadMapping>,
         topic: &str,
+        uri: Option<&str>,
         payload: &Bytes,
         publisher: Option<SessionId>,
     ) {
-        let Some(uri) = mqtt_to_uri(topic, self.uri_check) else {
+        let Some(uri) = uri else {
             if !topic.starts_with('$') {
                 self.bridge_stats.unmappable += 1;
             }
             return;
         };
-        if !self.has_wamp_subscribers(&uri) {
+        if !self.has_wamp_subscribers(uri) {
             return;
         }
+        let uri = uri.to_owned();
         let decoded = match mapping.lookup(&uri) {
             None => return self.bridge_dropped(&uri, "no payload_mapping key matches"),
             Some(PayloadFormat::Dynamic { decoder, .. }) => {

@@ -265,6 +265,8 @@ fn filter_pattern(filter: &str) -> Pattern {
 /// MQTT state of one realm.
 #[derive(Debug)]
 pub(super) struct MqttState {
+    /// Scratch space for the targets of one publication (kept to save an allocation each).
+    targets: Vec<(u64, QoS)>,
     clients: HashMap<u64, Client>,
     by_id: HashMap<String, u64>,
     by_session: HashMap<SessionId, u64>,
@@ -291,6 +293,7 @@ pub(super) struct MqttState {
 impl MqttState {
     pub(super) fn new(store: Option<Store>) -> Self {
         Self {
+            targets: Vec::new(),
             clients: HashMap::new(),
             by_id: HashMap::new(),
             by_session: HashMap::new(),
@@ -543,7 +546,9 @@ impl RealmCore {
         if !clean_disconnect {
             if let Some(w) = will {
                 debug!(realm = %self.name, topic = %w.topic, "publishing will");
-                self.mqtt_route(Some(key), &w.topic, w.payload, w.qos, w.retain);
+                let uri = super::bridge::mqtt_to_uri(&w.topic, self.uri_check);
+                let topic = (w.topic.as_str(), uri.as_deref());
+                self.mqtt_route(Some(key), topic, w.payload, w.qos, w.retain);
             }
         }
         if clean {
@@ -575,7 +580,7 @@ impl RealmCore {
     pub(super) fn mqtt_publish_in(
         &mut self,
         session: SessionId,
-        topic: String,
+        topic: (&str, Option<&str>),
         payload: Bytes,
         qos: QoS,
         retain: bool,
@@ -586,9 +591,9 @@ impl RealmCore {
         };
         self.mqtt.received += 1;
         match qos {
-            QoS::AtMostOnce => self.mqtt_route(Some(key), &topic, payload, qos, retain),
+            QoS::AtMostOnce => self.mqtt_route(Some(key), topic, payload, qos, retain),
             QoS::AtLeastOnce => {
-                self.mqtt_route(Some(key), &topic, payload, qos, retain);
+                self.mqtt_route(Some(key), topic, payload, qos, retain);
                 self.mqtt_push(key, MqttOut::PubAck(pkid));
             }
             QoS::ExactlyOnce => {
@@ -598,7 +603,7 @@ impl RealmCore {
                     .get_mut(&key)
                     .is_some_and(|c| c.incoming_qos2.insert(pkid));
                 if fresh {
-                    self.mqtt_route(Some(key), &topic, payload, qos, retain);
+                    self.mqtt_route(Some(key), topic, payload, qos, retain);
                     self.mqtt_persist_session(key);
                 }
                 self.mqtt_push(key, MqttOut::PubRec(pkid));
@@ -607,11 +612,12 @@ impl RealmCore {
     }
 
     /// Routes one MQTT publication to every matching MQTT subscription, once per client at the
-    /// highest granted QoS, and updates the retained store.
+    /// highest granted QoS, and updates the retained store. `topic` comes with its WAMP URI
+    /// (`bridge::mqtt_to_uri`, `None` when it has none).
     fn mqtt_route(
         &mut self,
         from: Option<u64>,
-        topic: &str,
+        (topic, uri): (&str, Option<&str>),
         payload: Bytes,
         qos: QoS,
         retain: bool,
@@ -635,12 +641,16 @@ impl RealmCore {
             });
             self.mqtt_set_retained(topic.to_owned(), value);
         }
-        let levels: Vec<&str> = topic.split('/').collect();
-        for (key, granted) in self.mqtt_targets(&levels) {
+        let mut buf = [""; 16];
+        let levels = split_levels(topic, &mut buf);
+        let mut targets = std::mem::take(&mut self.mqtt.targets);
+        self.mqtt_targets_into(levels.as_slice(), &mut targets);
+        for (key, granted) in targets.drain(..) {
             self.mqtt_deliver(key, &msg, qos.min(granted), false);
         }
+        self.mqtt.targets = targets;
         if let Some(mapping) = mapping {
-            self.bridge_mqtt_to_wamp(&mapping, topic, &msg.payload, session);
+            self.bridge_mqtt_to_wamp(&mapping, topic, uri, &msg.payload, session);
         }
         trace!(realm = %self.name, %topic, "mqtt published");
     }
@@ -694,7 +704,14 @@ impl RealmCore {
     /// MQTT clients whose filters match a topic (given as levels): once per client, at the
     /// highest granted QoS of its matching subscriptions.
     pub(super) fn mqtt_targets(&self, levels: &[&str]) -> Vec<(u64, QoS)> {
-        let mut targets: Vec<(u64, QoS)> = Vec::new();
+        let mut targets = Vec::new();
+        self.mqtt_targets_into(levels, &mut targets);
+        targets
+    }
+
+    /// `mqtt_targets` into `targets` (cleared first).
+    fn mqtt_targets_into(&self, levels: &[&str], targets: &mut Vec<(u64, QoS)>) {
+        targets.clear();
         let subs = &self.subs;
         self.sub_index.matches_levels(levels, |id| {
             if let Some(sub) = subs.get(&id) {
@@ -703,7 +720,6 @@ impl RealmCore {
         });
         targets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         targets.dedup_by_key(|t| t.0);
-        targets
     }
 
     /// A client's payload mapping and, when connected, its session.
@@ -1117,9 +1133,38 @@ impl RealmCore {
             ),
         ];
         for (topic, value) in values {
+            // `$` topics have no WAMP URI.
+            let topic = (topic, None);
             self.mqtt_route(None, topic, Bytes::from(value), QoS::AtMostOnce, true);
         }
     }
+}
+
+/// The levels of a topic, on the stack for up to 16 levels.
+enum Levels<'a, 'b> {
+    Stack(&'b [&'a str]),
+    Heap(Vec<&'a str>),
+}
+
+impl<'a> Levels<'a, '_> {
+    fn as_slice(&self) -> &[&'a str] {
+        match self {
+            Levels::Stack(s) => s,
+            Levels::Heap(v) => v,
+        }
+    }
+}
+
+fn split_levels<'a, 'b>(topic: &'a str, buf: &'b mut [&'a str; 16]) -> Levels<'a, 'b> {
+    let mut n = 0;
+    for level in topic.split('/') {
+        if n == buf.len() {
+            return Levels::Heap(topic.split('/').collect());
+        }
+        buf[n] = level;
+        n += 1;
+    }
+    Levels::Stack(&buf[..n])
 }
 
 #[cfg(test)]
@@ -1180,6 +1225,7 @@ mod tests {
         core.handle(RealmCmd::MqttPublish {
             session: from.session,
             topic: topic.into(),
+            uri: crate::wamp::uri::from_mqtt_topic(topic, core.uri_check).map(Arc::from),
             payload: Bytes::from(format!("{topic}:{}", qos as u8)),
             qos,
             retain,
@@ -1307,6 +1353,7 @@ mod tests {
         core.handle(RealmCmd::MqttPublish {
             session: publ.session,
             topic: "r/1".into(),
+            uri: Some("r.1".into()),
             payload: Bytes::new(),
             qos: QoS::AtMostOnce,
             retain: true,
