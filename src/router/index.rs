@@ -7,7 +7,9 @@
 //! everything below, including nothing (MQTT `#`: `a/#` matches `a`). Topics whose first level
 //! starts with `$` are not matched by `Any`/`Rest` at the first level (MQTT 4.7.2).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use super::StrMap;
 
 /// The most levels a topic or pattern may have. The trie recurses once per level, so peers
 /// must not choose the depth: protocol edges refuse deeper topics (WAMP `invalid_uri`, MQTT
@@ -55,7 +57,7 @@ impl Pattern {
 
 #[derive(Debug)]
 struct Node<T> {
-    lit: HashMap<String, Node<T>>,
+    lit: StrMap<String, Node<T>>,
     any: Option<Box<Node<T>>>,
     rest: Option<T>,
     here: Option<T>,
@@ -64,7 +66,7 @@ struct Node<T> {
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Self {
-            lit: HashMap::new(),
+            lit: StrMap::default(),
             any: None,
             rest: None,
             here: None,
@@ -142,8 +144,8 @@ impl<T: Copy> Node<T> {
 /// Pattern → entry index with matching against concrete topics.
 #[derive(Debug)]
 pub struct TopicIndex<T> {
-    exact: HashMap<String, T>,
-    prefix: HashMap<String, T>,
+    exact: StrMap<String, T>,
+    prefix: StrMap<String, T>,
     /// Distinct prefix lengths in use (length → number of prefixes of that length), so a
     /// lookup probes only lengths that exist.
     prefix_lens: BTreeMap<usize, usize>,
@@ -154,8 +156,8 @@ pub struct TopicIndex<T> {
 impl<T> Default for TopicIndex<T> {
     fn default() -> Self {
         Self {
-            exact: HashMap::new(),
-            prefix: HashMap::new(),
+            exact: StrMap::default(),
+            prefix: StrMap::default(),
             prefix_lens: BTreeMap::new(),
             tree: Node::default(),
             len: 0,

@@ -8,6 +8,14 @@ pub mod authz;
 pub mod index;
 pub mod realm;
 
+/// A map keyed by ids the router chose (sessions, subscriptions, requests): foldhash, several
+/// times cheaper than std's SipHash on the per-message lookups.
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A map keyed by strings clients choose (topic levels, URIs, client ids): foldhash's quality
+/// variant, seeded at random per map, so keys cannot be chosen to collide without the seed.
+pub(crate) type StrMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+
 pub use realm::{
     CallRequest, InvokePolicy, MqttAck, MqttConnect, MqttConnected, MqttCounters, MqttOut, Outbox,
     Outgoing, PublishRequest, ReadAcl, RealmCmd, RealmCore, RealmHandle, RealmStats, SessionId,

@@ -7,7 +7,6 @@
 //! hopelessly full, so the session is removed (its outbox sender dropped, which ends the
 //! connection).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -433,18 +432,18 @@ struct PendingCall {
 #[derive(Debug)]
 pub struct RealmCore {
     name: String,
-    sessions: HashMap<SessionId, SessionEntry>,
-    subs: HashMap<u64, Subscription>,
+    sessions: super::IdMap<SessionId, SessionEntry>,
+    subs: super::IdMap<u64, Subscription>,
     sub_index: TopicIndex<u64>,
-    regs: HashMap<u64, Registration>,
-    reg_exact: HashMap<String, u64>,
+    regs: super::IdMap<u64, Registration>,
+    reg_exact: super::StrMap<String, u64>,
     /// Longest first.
     reg_prefix: Vec<(String, u64)>,
     /// (components, empty count, id), most specific first.
     reg_wildcard: Vec<(Vec<String>, usize, u64)>,
-    reg_by_key: HashMap<(String, MatchPolicy), u64>,
-    pending: HashMap<u64, PendingCall>,
-    pending_by_caller: HashMap<(SessionId, u64), u64>,
+    reg_by_key: super::StrMap<(String, MatchPolicy), u64>,
+    pending: super::IdMap<u64, PendingCall>,
+    pending_by_caller: super::IdMap<(SessionId, u64), u64>,
     next_router_id: u64,
     stats: RealmStats,
     /// Sessions whose outbox overflowed during the current command; removed afterwards.
@@ -457,7 +456,7 @@ pub struct RealmCore {
     /// MQTT ↔ WAMP crossing counters.
     bridge_stats: BridgeStats,
     /// Internal calls to dynamic payload codecs, by invocation ID.
-    codec_calls: HashMap<u64, bridge::CodecCall>,
+    codec_calls: super::IdMap<u64, bridge::CodecCall>,
 }
 
 /// Counters of the MQTT ↔ WAMP bridge (published under `$SYS/broker/bridge/`).
@@ -500,16 +499,16 @@ impl RealmCore {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            sessions: HashMap::new(),
-            subs: HashMap::new(),
+            sessions: Default::default(),
+            subs: Default::default(),
             sub_index: TopicIndex::default(),
-            regs: HashMap::new(),
-            reg_exact: HashMap::new(),
+            regs: Default::default(),
+            reg_exact: Default::default(),
             reg_prefix: Vec::new(),
             reg_wildcard: Vec::new(),
-            reg_by_key: HashMap::new(),
-            pending: HashMap::new(),
-            pending_by_caller: HashMap::new(),
+            reg_by_key: Default::default(),
+            pending: Default::default(),
+            pending_by_caller: Default::default(),
             next_router_id: 0,
             stats: RealmStats::default(),
             overflowed: Vec::new(),
@@ -517,7 +516,7 @@ impl RealmCore {
             mqtt: mqtt::MqttState::new(None),
             uri_check: crate::config::UriCheck::default(),
             bridge_stats: BridgeStats::default(),
-            codec_calls: HashMap::new(),
+            codec_calls: Default::default(),
         }
     }
 

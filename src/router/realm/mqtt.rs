@@ -8,7 +8,9 @@
 //! (acks included) is held back until that write succeeded, so nothing is acknowledged before
 //! it is stored.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::router::{IdMap, StrMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -267,9 +269,9 @@ fn filter_pattern(filter: &str) -> Pattern {
 pub(super) struct MqttState {
     /// Scratch space for the targets of one publication (kept to save an allocation each).
     targets: Vec<(u64, QoS)>,
-    clients: HashMap<u64, Client>,
-    by_id: HashMap<String, u64>,
-    by_session: HashMap<SessionId, u64>,
+    clients: IdMap<u64, Client>,
+    by_id: StrMap<String, u64>,
+    by_session: IdMap<SessionId, u64>,
     next_key: u64,
     retained: BTreeMap<String, Retained>,
     store: Option<Store>,
@@ -294,9 +296,9 @@ impl MqttState {
     pub(super) fn new(store: Option<Store>) -> Self {
         Self {
             targets: Vec::new(),
-            clients: HashMap::new(),
-            by_id: HashMap::new(),
-            by_session: HashMap::new(),
+            clients: IdMap::default(),
+            by_id: StrMap::default(),
+            by_session: IdMap::default(),
             next_key: 1,
             retained: BTreeMap::new(),
             store,
