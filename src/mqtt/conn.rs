@@ -129,6 +129,17 @@ fn authenticate(
     }
 }
 
+/// What dynamic authenticators and authorizers are told about an MQTT client's connection:
+/// `authextra` with its client id and `transport` of type "mqtt".
+fn client_details(client_id: &str) -> Dict {
+    let authextra = Dict::from_iter([("client_id".to_owned(), Value::from(client_id))]);
+    let transport = Dict::from_iter([("type".to_owned(), Value::from("mqtt"))]);
+    Dict::from_iter([
+        ("authextra".to_owned(), Value::Dict(authextra)),
+        ("transport".to_owned(), Value::Dict(transport)),
+    ])
+}
+
 /// The state for asking a dynamic authorizer, when the client's role has one: the session
 /// details it is told (as for a WAMP session, `transport.type` "mqtt", the client id in
 /// `authextra`).
@@ -151,23 +162,13 @@ fn dynamic_authz(
         (Some(user), false) => (user.as_str(), "anonymous"),
         (None, _) => (client_id, "anonymous"),
     };
-    let details = Dict::from_iter([
+    let mut details = client_details(client_id);
+    details.extend([
         ("session".to_owned(), Value::from(session.0)),
         ("authid".to_owned(), Value::from(authid)),
         ("authrole".to_owned(), Value::from(authrole)),
         ("authmethod".to_owned(), Value::from(authmethod)),
         ("authprovider".to_owned(), Value::from("static")),
-        (
-            "authextra".to_owned(),
-            Value::Dict(Dict::from_iter([(
-                "client_id".to_owned(),
-                Value::from(client_id),
-            )])),
-        ),
-        (
-            "transport".to_owned(),
-            Value::Dict(Dict::from_iter([("type".to_owned(), Value::from("mqtt"))])),
-        ),
     ]);
     Some(Box::new(DynamicCache::new(details)))
 }
@@ -225,20 +226,10 @@ async fn authenticate_dynamic(
     let Some(ticket) = password.and_then(|p| std::str::from_utf8(p).ok()) else {
         return Err(ConnectReturnCode::BadCredentials);
     };
-    let info = Dict::from_iter([
+    let mut info = client_details(client_id);
+    info.extend([
         ("authmethod".to_owned(), Value::from("ticket")),
         ("ticket".to_owned(), Value::from(ticket)),
-        (
-            "authextra".to_owned(),
-            Value::Dict(Dict::from_iter([(
-                "client_id".to_owned(),
-                Value::from(client_id),
-            )])),
-        ),
-        (
-            "transport".to_owned(),
-            Value::Dict(Dict::from_iter([("type".to_owned(), Value::from("mqtt"))])),
-        ),
     ]);
     let args = vec![
         Value::from(&*ep.realm.name),

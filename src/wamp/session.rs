@@ -763,7 +763,9 @@ impl WampSession {
                     // A dynamic authenticator names the key (and role) to check the signature
                     // with; a failed call leaves no key, so the answer cannot verify (the same
                     // path as an unknown authid).
-                    if let Some(procedure) = auth.dynamic.get("cryptosign") {
+                    let (authid, role, key) = if let Some(procedure) =
+                        auth.dynamic.get("cryptosign")
+                    {
                         let authid = requested_authid.unwrap_or_default().to_owned();
                         let info = dict([
                             ("authmethod", Value::from("cryptosign")),
@@ -785,37 +787,32 @@ impl WampSession {
                             let (authid, role) = principal_from(v, &authid)?;
                             Some((authid, role, key))
                         });
-                        let (authid, role, key) = match granted {
+                        match granted {
                             // A client that announced another key cannot sign for this one.
                             Some((a, r, k)) if pubkey.is_none_or(|p| p == k) => {
                                 (a, Some(r), Some(k))
                             }
                             _ => (authid, None, None),
-                        };
-                        return self.cryptosign_challenge(
-                            realm,
-                            authid,
-                            role,
-                            key,
-                            callee_cancels,
-                            out,
-                        );
-                    }
-                    // The principal: by authid when given, else the one whose key it is.
-                    let found = match requested_authid {
-                        Some(a) => auth.cryptosign.get(a).map(|p| (a.to_owned(), p)),
-                        None => auth
-                            .cryptosign
-                            .iter()
-                            .find(|(_, p)| pubkey.is_some_and(|k| p.authorized_keys.contains(&k)))
-                            .map(|(a, p)| (a.clone(), p)),
-                    };
-                    let (authid, role, key) = match found {
-                        Some((a, p)) => {
-                            let key = pubkey.filter(|k| p.authorized_keys.contains(k));
-                            (a, Some(p.role.clone()), key)
                         }
-                        None => (requested_authid.unwrap_or_default().to_owned(), None, None),
+                    } else {
+                        // The principal: by authid when given, else the one whose key it is.
+                        let found = match requested_authid {
+                            Some(a) => auth.cryptosign.get(a).map(|p| (a.to_owned(), p)),
+                            None => auth
+                                .cryptosign
+                                .iter()
+                                .find(|(_, p)| {
+                                    pubkey.is_some_and(|k| p.authorized_keys.contains(&k))
+                                })
+                                .map(|(a, p)| (a.clone(), p)),
+                        };
+                        match found {
+                            Some((a, p)) => {
+                                let key = pubkey.filter(|k| p.authorized_keys.contains(k));
+                                (a, Some(p.role.clone()), key)
+                            }
+                            None => (requested_authid.unwrap_or_default().to_owned(), None, None),
+                        }
                     };
                     return self.cryptosign_challenge(
                         realm,

@@ -43,6 +43,15 @@ pub fn from_mqtt_topic(topic: &str, check: UriCheck) -> Option<String> {
     ok.then(|| topic.replace('/', "."))
 }
 
+/// Whether component `i` of `n` may be empty under `policy`.
+fn empty_ok(policy: MatchPolicy, i: usize, n: usize) -> bool {
+    match policy {
+        MatchPolicy::Exact => false,
+        MatchPolicy::Wildcard => true,
+        MatchPolicy::Prefix => i == n - 1,
+    }
+}
+
 /// `is_valid` for ASCII text whose components are separated by `sep`.
 fn is_valid_ascii(s: &[u8], sep: u8, policy: MatchPolicy, check: UriCheck) -> bool {
     let n = s.iter().filter(|&&b| b == sep).count() + 1;
@@ -56,11 +65,7 @@ fn is_valid_ascii(s: &[u8], sep: u8, policy: MatchPolicy, check: UriCheck) -> bo
     };
     s.split(|&b| b == sep).enumerate().all(|(i, c)| {
         if c.is_empty() {
-            match policy {
-                MatchPolicy::Exact => false,
-                MatchPolicy::Wildcard => true,
-                MatchPolicy::Prefix => i == n - 1,
-            }
+            empty_ok(policy, i, n)
         } else {
             c.iter().all(|&b| byte_ok(b))
         }
@@ -75,11 +80,7 @@ fn is_valid_chars(uri: &str, policy: MatchPolicy, check: UriCheck) -> bool {
     }
     uri.split('.').enumerate().all(|(i, c)| {
         if c.is_empty() {
-            match policy {
-                MatchPolicy::Exact => false,
-                MatchPolicy::Wildcard => true,
-                MatchPolicy::Prefix => i == n - 1,
-            }
+            empty_ok(policy, i, n)
         } else {
             component_ok(c, check)
         }
