@@ -71,6 +71,7 @@ impl Server {
                 }],
                 uri_check: UriCheck::Strict,
                 mqtt: Default::default(),
+                limits: Default::default(),
                 store_path: None,
             },
             1024,

@@ -46,6 +46,7 @@ fn config(options: WebSocketOptions) -> NodeConfig {
                 }],
                 uri_check: UriCheck::Strict,
                 mqtt: Default::default(),
+                limits: Default::default(),
                 store_path: None,
             }],
             transports: vec![TransportConfig::WebSocket(WebSocketTransport {

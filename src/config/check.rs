@@ -52,9 +52,9 @@ use super::{
     Allow, ConfigError, CraUser, CryptosignPrincipal, Disclose, Endpoint, IpVersion, MatchPolicy,
     MqttSettings, MqttTransport, NodeConfig, PayloadFormat, PayloadMapping, Permission,
     RawSocketSettings, RawSocketTransport, RealmConfig, RealmMqtt, RoleConfig, RouterWorker,
-    StaticService, TcpEndpoint, TicketPrincipal, TlsConfig, TlsVersion, TransportAuth,
-    TransportConfig, UniversalTransport, UnixEndpoint, UriCheck, WebPaths, WebService,
-    WebSocketOptions, WebSocketSettings, WebSocketTransport, WebTransport,
+    SessionLimits, StaticService, TcpEndpoint, TicketPrincipal, TlsConfig, TlsVersion,
+    TransportAuth, TransportConfig, UniversalTransport, UnixEndpoint, UriCheck, WebPaths,
+    WebService, WebSocketOptions, WebSocketSettings, WebSocketTransport, WebTransport,
 };
 use crate::wire::Serializer;
 
@@ -717,6 +717,7 @@ impl<'e> Checker<'e> {
         }
         let mut uri_check = UriCheck::default();
         let mut mqtt = RealmMqtt::default();
+        let mut limits = SessionLimits::default();
         if let Some(options) = get(map, "options") {
             let options_path = path.key("options");
             // `mqtt` is checked even when a sibling option has a typo.
@@ -738,6 +739,23 @@ impl<'e> Checker<'e> {
                     Some(RawUriCheck::Strict) => UriCheck::Strict,
                     None => UriCheck::Loose,
                 };
+                let max = |v: Option<u64>, key: &str, default: usize, this: &mut Self| {
+                    let path = options_path.key(key);
+                    this.in_range(v, 1, 10_000_000, &path)
+                        .map_or(default, to_usize)
+                };
+                limits.max_subscriptions = max(
+                    raw.max_subscriptions_per_session,
+                    "max_subscriptions_per_session",
+                    limits.max_subscriptions,
+                    self,
+                );
+                limits.max_registrations = max(
+                    raw.max_registrations_per_session,
+                    "max_registrations_per_session",
+                    limits.max_registrations,
+                    self,
+                );
             }
         }
         let roles_path = path.key("roles");
@@ -770,6 +788,7 @@ impl<'e> Checker<'e> {
             roles,
             uri_check,
             mqtt,
+            limits,
             // Set by `load_dir`, which knows the node directory.
             store_path: None,
         })
@@ -779,7 +798,11 @@ impl<'e> Checker<'e> {
     fn realm_mqtt(&mut self, value: &Value, path: &Path) -> Option<RealmMqtt> {
         let raw = self.object_de::<RawRealmMqtt>(value, path)?;
         let defaults = RealmMqtt::default();
+        let max_retained = self
+            .in_range(raw.max_retained, 0, 100_000_000, &path.key("max_retained"))
+            .map_or(defaults.max_retained, to_usize);
         Some(RealmMqtt {
+            max_retained,
             persistence: raw.persistence.unwrap_or(defaults.persistence),
             sys_interval: match raw.sys_interval {
                 None => defaults.sys_interval,

@@ -42,6 +42,9 @@ pub struct RealmConfig {
     pub uri_check: UriCheck,
     /// `options.mqtt` (junction extension): broker settings of this realm.
     pub mqtt: RealmMqtt,
+    /// `options.max_subscriptions_per_session` / `options.max_registrations_per_session`
+    /// (junction extensions).
+    pub limits: SessionLimits,
     /// Where persistent state goes (`<cbdir>/junction-<realm>.redb`); `None` when the config
     /// was parsed without a node directory, or persistence is off.
     pub store_path: Option<PathBuf>,
@@ -354,6 +357,9 @@ pub struct RealmMqtt {
     /// `sys_interval` (seconds, default 10, 0 = off): how often `$SYS/broker/...` topics are
     /// published.
     pub sys_interval: Option<Duration>,
+    /// `max_retained` (default 100 000): retained messages the realm keeps (MQTT and WAMP
+    /// alike); when full, a topic without a retained message gets none.
+    pub max_retained: usize,
 }
 
 impl Default for RealmMqtt {
@@ -361,6 +367,25 @@ impl Default for RealmMqtt {
         Self {
             persistence: true,
             sys_interval: Some(Duration::from_secs(10)),
+            max_retained: 100_000,
+        }
+    }
+}
+
+/// What one session (WAMP or MQTT) may hold in a realm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Subscriptions (WAMP) or subscribed filters (MQTT) per session (default 10 000).
+    pub max_subscriptions: usize,
+    /// Registrations per WAMP session (default 10 000).
+    pub max_registrations: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            max_subscriptions: 10_000,
+            max_registrations: 10_000,
         }
     }
 }

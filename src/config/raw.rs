@@ -167,6 +167,10 @@ pub(super) struct RawRealmOptions {
     pub(super) bridge_meta_api: Walked,
     pub(super) event_dispatching_chunk_size: Walked,
     pub(super) uri_check: Option<RawUriCheck>,
+    /// junction extension.
+    pub(super) max_subscriptions_per_session: Option<u64>,
+    /// junction extension.
+    pub(super) max_registrations_per_session: Option<u64>,
     /// junction extension: MQTT broker settings of the realm (`RawRealmMqtt`).
     #[serde(rename = "mqtt")]
     pub(super) _mqtt: Child,
@@ -179,6 +183,7 @@ pub(super) struct RawRealmMqtt {
     pub(super) persistence: Option<bool>,
     /// Seconds; 0 = off.
     pub(super) sys_interval: Option<u64>,
+    pub(super) max_retained: Option<u64>,
 }
 
 impl RawRealmOptions {

@@ -38,6 +38,35 @@ fn errors(config: &Value) -> Vec<String> {
 }
 
 #[test]
+fn session_limits() {
+    let mut config = base();
+    let realm = |config: &Value| parse(config).expect("valid").routers[0].realms[0].clone();
+    assert_eq!(realm(&config).limits, SessionLimits::default());
+    assert_eq!(SessionLimits::default().max_subscriptions, 10_000);
+    config["workers"][0]["realms"][0]["options"] =
+        json!({"max_subscriptions_per_session": 3, "max_registrations_per_session": 2});
+    assert_eq!(
+        realm(&config).limits,
+        SessionLimits {
+            max_subscriptions: 3,
+            max_registrations: 2
+        }
+    );
+    config["workers"][0]["realms"][0]["options"] = json!({"max_subscriptions_per_session": 0});
+    assert_one_error(
+        &config,
+        "workers[0].realms[0].options.max_subscriptions_per_session",
+        "0 is out of range (1 to 10000000)",
+    );
+    config["workers"][0]["realms"][0]["options"] = json!({"max_registrations_per_session": "x"});
+    assert_one_error(
+        &config,
+        "workers[0].realms[0].options.max_registrations_per_session",
+        "invalid type: string \"x\", expected u64",
+    );
+}
+
+#[test]
 fn dynamic_roles() {
     let mut config = base();
     let roles = &mut config["workers"][0]["realms"][0]["roles"];
@@ -3190,7 +3219,8 @@ fn realm_mqtt_options() {
         RealmMqtt::default(),
         RealmMqtt {
             persistence: true,
-            sys_interval: Some(Duration::from_secs(10))
+            sys_interval: Some(Duration::from_secs(10)),
+            max_retained: 100_000,
         }
     );
     options(&mut config, json!({}));
@@ -3203,18 +3233,20 @@ fn realm_mqtt_options() {
         realm(&config).mqtt,
         RealmMqtt {
             persistence: false,
-            sys_interval: None
+            sys_interval: None,
+            max_retained: 100_000,
         }
     );
     options(
         &mut config,
-        json!({"persistence": true, "sys_interval": 60}),
+        json!({"persistence": true, "sys_interval": 60, "max_retained": 7}),
     );
     assert_eq!(
         realm(&config).mqtt,
         RealmMqtt {
             persistence: true,
-            sys_interval: Some(Duration::from_secs(60))
+            sys_interval: Some(Duration::from_secs(60)),
+            max_retained: 7,
         }
     );
     // `parse_json` leaves the store path to `load_dir`.
@@ -3237,7 +3269,7 @@ fn realm_mqtt_options() {
     assert_one_error(
         &config,
         &format!("{path}.retain"),
-        "unknown field `retain`, expected `persistence` or `sys_interval`",
+        "unknown field `retain`, expected one of `persistence`, `sys_interval`, `max_retained`",
     );
     options(&mut config, json!(true));
     assert_one_error(

@@ -453,6 +453,12 @@ pub struct RealmCore {
     mqtt: mqtt::MqttState,
     /// The realm's URI rule (for MQTT topics crossing to WAMP).
     uri_check: crate::config::UriCheck,
+    /// What one session may hold (`options.max_*_per_session`).
+    limits: crate::config::SessionLimits,
+    /// `options.mqtt.max_retained`.
+    max_retained: usize,
+    /// Retained messages not kept because `max_retained` was reached.
+    retained_refused: u64,
     /// MQTT ↔ WAMP crossing counters.
     bridge_stats: BridgeStats,
     /// Internal calls to dynamic payload codecs, by invocation ID.
@@ -468,6 +474,19 @@ pub struct BridgeStats {
     pub dropped: u64,
     /// MQTT publications whose topic is not a WAMP URI (they stay on the MQTT side).
     pub unmappable: u64,
+}
+
+/// ERROR for a SUBSCRIBE or REGISTER beyond the session's limit (junction's own URI: WAMP has
+/// none for this).
+const LIMIT_EXCEEDED: &str = "junction.error.limit_exceeded";
+
+/// The index pattern of a WAMP subscription.
+fn pattern_of(topic: &str, policy: MatchPolicy) -> Pattern {
+    match policy {
+        MatchPolicy::Exact => Pattern::Exact(topic.to_owned()),
+        MatchPolicy::Prefix => Pattern::Prefix(topic.to_owned()),
+        MatchPolicy::Wildcard => Pattern::wamp_wildcard(topic),
+    }
 }
 
 fn error_msg(request_type: u64, request: u64, error: &str) -> Message {
@@ -515,6 +534,9 @@ impl RealmCore {
             scratch: Vec::new(),
             mqtt: mqtt::MqttState::new(None),
             uri_check: crate::config::UriCheck::default(),
+            limits: Default::default(),
+            max_retained: crate::config::RealmMqtt::default().max_retained,
+            retained_refused: 0,
             bridge_stats: BridgeStats::default(),
             codec_calls: Default::default(),
         }
@@ -794,6 +816,16 @@ impl RealmCore {
         id
     }
 
+    /// Whether `session` already holds `max` of what `count` counts.
+    fn at_limit(
+        &self,
+        session: SessionId,
+        count: impl Fn(&SessionEntry) -> usize,
+        max: usize,
+    ) -> bool {
+        self.sessions.get(&session).is_some_and(|e| count(e) >= max)
+    }
+
     fn subscribe(
         &mut self,
         session: SessionId,
@@ -805,11 +837,30 @@ impl RealmCore {
         let Some(outbox) = self.sessions.get(&session).map(|s| s.outbox.clone()) else {
             return;
         };
-        let pattern = match policy {
-            MatchPolicy::Exact => Pattern::Exact(topic.clone()),
-            MatchPolicy::Prefix => Pattern::Prefix(topic.clone()),
-            MatchPolicy::Wildcard => Pattern::wamp_wildcard(&topic),
-        };
+        if self.at_limit(
+            session,
+            |e| e.subscriptions.len(),
+            self.limits.max_subscriptions,
+        ) {
+            let already = self
+                .sub_index
+                .get(&pattern_of(&topic, policy))
+                .is_some_and(|id| {
+                    self.subs
+                        .get(&id)
+                        .is_some_and(|s| s.subscribers.iter().any(|(x, _)| *x == session))
+                });
+            if !already {
+                let text = format!(
+                    "at most {} subscriptions per session (options.max_subscriptions_per_session)",
+                    self.limits.max_subscriptions
+                );
+                let msg = error_with_text(code::SUBSCRIBE, request, LIMIT_EXCEEDED, &text);
+                self.send(session, msg);
+                return;
+            }
+        }
+        let pattern = pattern_of(&topic, policy);
         let sub_id = self.subscription_for(pattern.clone(), policy);
         let sub = self.subs.get_mut(&sub_id).expect("index and table agree");
         if !sub.subscribers.iter().any(|(s, _)| *s == session) {
@@ -966,6 +1017,19 @@ impl RealmCore {
         let Some(outbox) = self.sessions.get(&session).map(|s| s.outbox.clone()) else {
             return;
         };
+        if self.at_limit(
+            session,
+            |e| e.registrations.len(),
+            self.limits.max_registrations,
+        ) {
+            let text = format!(
+                "at most {} registrations per session (options.max_registrations_per_session)",
+                self.limits.max_registrations
+            );
+            let msg = error_with_text(code::REGISTER, request, LIMIT_EXCEEDED, &text);
+            self.send(session, msg);
+            return;
+        }
         let key = (procedure.clone(), policy);
         let reg_id = if let Some(&id) = self.reg_by_key.get(&key) {
             let reg = self.regs.get_mut(&id).expect("key and table agree");
@@ -1324,6 +1388,8 @@ impl RealmHandle {
         let (tx, rx) = mpsc::channel(queue);
         let mut core = RealmCore::new(config.name.clone());
         core.uri_check = config.uri_check;
+        core.limits = config.limits;
+        core.max_retained = config.mqtt.max_retained;
         if let (true, Some(path)) = (config.mqtt.persistence, &config.store_path) {
             core.mqtt = mqtt::MqttState::new(Some(crate::mqtt::store::Store::open(path)?));
             let defaults = crate::config::MqttSettings {

@@ -660,6 +660,16 @@ impl RealmCore {
     /// Sets (or with `None` deletes) the retained message of an MQTT topic, for both protocols.
     pub(super) fn mqtt_set_retained(&mut self, topic: String, value: Option<Retained>) {
         let persist_ok = !topic.starts_with('$') && self.mqtt.store.is_some();
+        // `options.mqtt.max_retained` bounds the store; `$SYS` topics do not count.
+        if value.is_some()
+            && !topic.starts_with('$')
+            && !self.mqtt.retained.contains_key(&topic)
+            && self.retained_count() >= self.max_retained
+        {
+            self.retained_refused += 1;
+            debug!(realm = %self.name, %topic, max = self.max_retained, "retained message not kept: options.mqtt.max_retained reached");
+            return;
+        }
         match value {
             None => {
                 if let Some(Retained::Mqtt {
@@ -696,6 +706,17 @@ impl RealmCore {
                 }
             }
         }
+    }
+
+    /// Retained messages that count against `max_retained` (not `$SYS`).
+    fn retained_count(&self) -> usize {
+        use std::ops::Bound::{Excluded, Included};
+        let sys = self
+            .mqtt
+            .retained
+            .range::<str, _>((Included("$"), Excluded("%")))
+            .count();
+        self.mqtt.retained.len() - sys
     }
 
     /// All retained messages by MQTT topic.
@@ -909,7 +930,19 @@ impl RealmCore {
             return;
         };
         let mut codes = Vec::with_capacity(filters.len());
-        for (f, q) in &filters {
+        let max = self.limits.max_subscriptions;
+        let mut filters = filters;
+        for (f, q) in &mut filters {
+            // Beyond `options.max_subscriptions_per_session`, new filters are refused (0x80).
+            let full = self
+                .mqtt
+                .clients
+                .get(&key)
+                .is_some_and(|c| c.subs.len() >= max && !c.subs.contains_key(f.as_str()));
+            if full && q.is_some() {
+                debug!(realm = %self.name, filter = %f, max, "mqtt subscribe refused: options.max_subscriptions_per_session reached");
+                *q = None;
+            }
             match q {
                 Some(q) => {
                     self.mqtt_attach_filter(key, f, *q);
@@ -1132,6 +1165,10 @@ impl RealmCore {
             (
                 "$SYS/broker/bridge/unmappable",
                 self.bridge_stats.unmappable.to_string(),
+            ),
+            (
+                "$SYS/broker/retained messages/refused",
+                self.retained_refused.to_string(),
             ),
         ];
         for (topic, value) in values {
