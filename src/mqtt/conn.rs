@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_util::codec::Framed;
@@ -26,7 +26,9 @@ use tracing::{debug, trace};
 use super::{write_publish, ConnectReturnCode, MqttCodec, MqttError, Packet};
 use crate::auth::mosquitto::Access;
 use crate::config::MqttSettings;
-use crate::router::{MqttAck, MqttConnect, MqttCounters, MqttOut, Outgoing, RealmCmd, RealmHandle};
+use crate::router::{
+    MqttAck, MqttConnect, MqttCounters, MqttOut, OutboxRx, Outgoing, RealmCmd, RealmHandle,
+};
 
 /// Most outbox items written per flush.
 const MAX_BATCH: usize = 256;
@@ -192,7 +194,7 @@ fn random_client_id() -> String {
     format!("junction-{:016x}", rand::random::<u64>())
 }
 
-async fn recv_outbox(rx: &mut mpsc::Receiver<Outgoing>, buf: &mut Vec<Outgoing>) -> usize {
+async fn recv_outbox(rx: &mut OutboxRx, buf: &mut Vec<Outgoing>) -> usize {
     rx.recv_many(buf, MAX_BATCH).await
 }
 
@@ -316,7 +318,7 @@ where
     }
     tracing::Span::current().record("realm", &*ep.realm.name);
     let capacity = ep.settings.max_inflight * 2 + 1024;
-    let (tx, mut rx) = mpsc::channel(capacity);
+    let (tx, mut rx) = crate::router::outbox::channel(capacity);
     let (rtx, rrx) = oneshot::channel();
     let req = MqttConnect {
         client_id: client_id.clone(),

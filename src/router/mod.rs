@@ -6,8 +6,10 @@
 
 pub mod authz;
 pub mod index;
+pub mod outbox;
 pub mod realm;
 
+pub use outbox::OutboxRx;
 pub use realm::{
     CallRequest, InvokePolicy, MqttAck, MqttConnect, MqttConnected, MqttCounters, MqttOut, Outbox,
     Outgoing, PublishRequest, ReadAcl, RealmCmd, RealmCore, RealmHandle, RealmStats, SessionId,

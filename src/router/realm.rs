@@ -48,17 +48,22 @@ pub fn random_id() -> u64 {
 /// What the realm puts into a connection's outbox.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
-    /// A message for this session only; the connection encodes it.
-    Msg(Message),
+    /// A message for this session only; the connection encodes it. Boxed: `Message` is large
+    /// and every outbox slot is as big as the largest variant.
+    Msg(Box<Message>),
     /// An event shared by all subscribers of one subscription.
     Event(Arc<SharedEvent>),
     /// A packet for an MQTT connection.
     Mqtt(MqttOut),
 }
 
-/// The sending side of a connection's bounded outbox. Only the realm holds it, so dropping the
-/// session entry closes the outbox and ends the connection.
-pub type Outbox = mpsc::Sender<Outgoing>;
+// Every queued item takes this much; `MqttOut::Publish` (topic, payload, flags) is the largest
+// variant. Keep large data behind a pointer.
+const _: () = assert!(std::mem::size_of::<Outgoing>() <= 56);
+
+/// The sending side of a connection's bounded outbox (`super::outbox`). Only the realm holds it,
+/// so dropping the session entry closes the outbox and ends the connection.
+pub use super::outbox::Outbox;
 
 /// One EVENT, shared by every subscriber of a subscription; encoded at most once per serializer.
 #[derive(Debug)]
@@ -547,7 +552,7 @@ impl RealmCore {
         let Some(s) = self.sessions.get(&to) else {
             return;
         };
-        if s.outbox.try_send(Outgoing::Msg(msg)).is_err() {
+        if s.outbox.try_send(Outgoing::Msg(Box::new(msg))).is_err() {
             self.overflowed.push(to);
         }
     }
@@ -1148,7 +1153,7 @@ impl RealmCore {
             details,
             payload: req.payload,
         };
-        if outbox.try_send(Outgoing::Msg(msg)).is_err() {
+        if outbox.try_send(Outgoing::Msg(Box::new(msg))).is_err() {
             self.send(
                 caller,
                 error_with_text(
@@ -1218,7 +1223,7 @@ impl RealmCore {
                 raw: None,
             },
         };
-        outbox.try_send(Outgoing::Msg(msg)).ok()?;
+        outbox.try_send(Outgoing::Msg(Box::new(msg))).ok()?;
         Some((invocation, callee))
     }
 
@@ -1356,11 +1361,11 @@ mod tests {
 
     struct TestSession {
         id: SessionId,
-        rx: mpsc::Receiver<Outgoing>,
+        rx: crate::router::OutboxRx,
     }
 
     fn join(core: &mut RealmCore, cap: usize) -> TestSession {
-        let (tx, rx) = mpsc::channel(cap);
+        let (tx, rx) = crate::router::outbox::channel(cap);
         let (rtx, mut rrx) = oneshot::channel();
         core.handle(RealmCmd::Join {
             info: SessionInfo {
@@ -1380,7 +1385,7 @@ mod tests {
     impl TestSession {
         fn next(&mut self) -> Option<Message> {
             match self.rx.try_recv().ok()? {
-                Outgoing::Msg(m) => Some(m),
+                Outgoing::Msg(m) => Some(*m),
                 Outgoing::Event(e) => Some(e.to_message()),
                 Outgoing::Mqtt(m) => panic!("unexpected MQTT packet {m:?}"),
             }

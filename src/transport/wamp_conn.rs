@@ -9,12 +9,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::router::{Outgoing, SharedEvent};
+use crate::router::{OutboxRx, Outgoing, SharedEvent};
 use crate::wamp::session::{Flow, WampSession};
 use crate::wamp::Message;
 use crate::wire::{self, Serializer};
@@ -116,7 +115,7 @@ pub struct ConnTiming {
     pub close_wait: Duration,
 }
 
-async fn recv_outbox(rx: &mut Option<mpsc::Receiver<Outgoing>>, buf: &mut Vec<Outgoing>) -> usize {
+async fn recv_outbox(rx: &mut Option<OutboxRx>, buf: &mut Vec<Outgoing>) -> usize {
     match rx {
         Some(rx) => rx.recv_many(buf, MAX_BATCH).await,
         None => std::future::pending().await,
@@ -158,7 +157,7 @@ pub async fn run<F: WampFrames>(
     timing: ConnTiming,
     cancel: CancellationToken,
 ) {
-    let mut outbox: Option<mpsc::Receiver<Outgoing>> = None;
+    let mut outbox: Option<OutboxRx> = None;
     let mut out: Vec<Message> = Vec::new();
     let mut items: Vec<Outgoing> = Vec::new();
     let mut next_ping = timing.ping_every.map(|d| Instant::now() + d);

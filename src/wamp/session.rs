@@ -8,13 +8,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::debug;
 
 use crate::config::{MatchPolicy, TransportAuth};
 use crate::router::authz::{Action, Grant};
 use crate::router::{
-    CallRequest, InvokePolicy, Outgoing, PublishRequest, RealmCmd, RealmHandle, SessionId,
+    CallRequest, InvokePolicy, OutboxRx, PublishRequest, RealmCmd, RealmHandle, SessionId,
     SessionInfo,
 };
 use crate::wamp::message::{code, dict};
@@ -60,7 +60,7 @@ pub enum Flow {
     /// Keep going.
     Continue,
     /// The session joined: read deliveries from this outbox from now on.
-    Joined(mpsc::Receiver<Outgoing>),
+    Joined(OutboxRx),
     /// Write `out`, then close the connection.
     Close,
 }
@@ -818,7 +818,7 @@ impl WampSession {
                 &format!("realm has no role {authrole:?}"),
             );
         }
-        let (tx, rx) = mpsc::channel(self.cfg.outbox_messages);
+        let (tx, rx) = crate::router::outbox::channel(self.cfg.outbox_messages);
         let (rtx, rrx) = oneshot::channel();
         let info = SessionInfo {
             authid: authid.clone(),
