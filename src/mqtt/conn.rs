@@ -220,8 +220,33 @@ fn encode(dst: &mut BytesMut, item: Outgoing) -> Result<(), MqttError> {
     }
 }
 
+type MqttFramed<IO> = Framed<Counted<IO>, MqttCodec>;
+
+/// A connection that completed its CONNECT handshake.
+struct Accepted<IO> {
+    framed: MqttFramed<IO>,
+    connect: super::codec::Connect,
+    client_id: String,
+    authrole: String,
+    session: crate::router::SessionId,
+    rx: OutboxRx,
+}
+
 /// Serves one MQTT connection from its first byte (CONNECT).
+///
+/// The handshake runs in its own boxed future: it is large and runs once, while the packet loop
+/// runs for the connection's whole life, so only the loop's state stays in the task.
 pub async fn serve<IO>(io: IO, ep: Arc<MqttEndpoint>, cancel: CancellationToken)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if let Some(accepted) = Box::pin(handshake(io, &ep)).await {
+        run(accepted, ep, cancel).await;
+    }
+}
+
+/// CONNECT to CONNACK: `None` when the connection was refused or failed (already answered).
+async fn handshake<IO>(io: IO, ep: &Arc<MqttEndpoint>) -> Option<Accepted<IO>>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -240,7 +265,7 @@ where
                 packet = other.name(),
                 "first packet is not CONNECT; closing"
             );
-            return;
+            return None;
         }
         Ok(Some(Err(e))) => {
             debug!(error = %e, "bad CONNECT");
@@ -252,12 +277,12 @@ where
                     })
                     .await;
             }
-            return;
+            return None;
         }
-        Ok(None) => return,
+        Ok(None) => return None,
         Err(_) => {
             debug!("no CONNECT before the connect timeout");
-            return;
+            return None;
         }
     };
     if connect.will.as_ref().is_some_and(|w| too_deep(&w.topic)) {
@@ -268,7 +293,7 @@ where
                 code: ConnectReturnCode::IdentifierRejected,
             })
             .await;
-        return;
+        return None;
     }
     let refuse = |code| Packet::ConnAck {
         session_present: false,
@@ -280,7 +305,7 @@ where
             let _ = framed
                 .send(refuse(ConnectReturnCode::IdentifierRejected))
                 .await;
-            return;
+            return None;
         }
         random_client_id()
     } else {
@@ -295,10 +320,10 @@ where
         let _ = framed
             .send(refuse(ConnectReturnCode::IdentifierRejected))
             .await;
-        return;
+        return None;
     }
     let (authid, authrole) = match authenticate(
-        &ep,
+        ep,
         &client_id,
         connect.username.as_deref(),
         connect.password.as_deref(),
@@ -309,16 +334,16 @@ where
             debug!(%client_id, user = connect.username.as_deref().unwrap_or(""), ?code, "mqtt authentication failed");
             tokio::time::sleep(FAILED_AUTH_DELAY).await;
             let _ = framed.send(refuse(code)).await;
-            return;
+            return None;
         }
     };
     if !ep.realm.authz.has_role(&authrole) {
         let _ = framed.send(refuse(ConnectReturnCode::NotAuthorized)).await;
-        return;
+        return None;
     }
     tracing::Span::current().record("realm", &*ep.realm.name);
     let capacity = ep.settings.max_inflight * 2 + 1024;
-    let (tx, mut rx) = crate::router::outbox::channel(capacity);
+    let (tx, rx) = crate::router::outbox::channel(capacity);
     let (rtx, rrx) = oneshot::channel();
     let req = MqttConnect {
         client_id: client_id.clone(),
@@ -338,13 +363,13 @@ where
         let _ = framed
             .send(refuse(ConnectReturnCode::ServerUnavailable))
             .await;
-        return;
+        return None;
     }
     let Ok(joined) = rrx.await else {
         let _ = framed
             .send(refuse(ConnectReturnCode::ServerUnavailable))
             .await;
-        return;
+        return None;
     };
     let session = joined.session;
     tracing::Span::current().record("session", session.0);
@@ -364,9 +389,41 @@ where
                 clean: false,
             })
             .await;
-        return;
+        return None;
     }
     debug!(%client_id, clean = connect.clean_session, keep_alive = connect.keep_alive, "mqtt session up");
+    Some(Accepted {
+        framed,
+        connect,
+        client_id,
+        authrole,
+        session,
+        rx,
+    })
+}
+
+/// Queues `pkt` in the write buffer and flushes (no `Sink::send` future kept in the loop's state).
+async fn send_now<IO>(framed: &mut MqttFramed<IO>, pkt: Packet) -> Result<(), MqttError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    pkt.encode(framed.write_buffer_mut())?;
+    SinkExt::<Packet>::flush(framed).await
+}
+
+/// The packet loop of an accepted connection, until it ends.
+async fn run<IO>(accepted: Accepted<IO>, ep: Arc<MqttEndpoint>, cancel: CancellationToken)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Accepted {
+        mut framed,
+        connect,
+        client_id,
+        authrole,
+        session,
+        mut rx,
+    } = accepted;
     // Keepalive: the client must send something within 1.5 × keep_alive (MQTT-3.1.2-24).
     let grace = (connect.keep_alive > 0)
         .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
@@ -428,7 +485,7 @@ where
                             super::QoS::ExactlyOnce => Some(Packet::PubRec(p.pkid)),
                         };
                         if let Some(ack) = ack {
-                            if let Err(e) = framed.send(ack).await {
+                            if let Err(e) = send_now(&mut framed, ack).await {
                                 break End::Write(e);
                             }
                         }
@@ -461,7 +518,7 @@ where
                     }
                     Packet::Unsubscribe { pkid, filters } => RealmCmd::MqttUnsubscribe { session, pkid, filters },
                     Packet::PingReq => {
-                        if let Err(e) = framed.send(Packet::PingResp).await {
+                        if let Err(e) = send_now(&mut framed, Packet::PingResp).await {
                             break End::Write(e);
                         }
                         continue;
@@ -469,7 +526,7 @@ where
                     Packet::Disconnect => break End::Disconnect,
                     other => break End::Protocol(format!("unexpected {} from a client", other.name())),
                 };
-                if realm.send(cmd).await.is_err() {
+                if crate::router::send_cmd(&realm, cmd).await.is_err() {
                     break End::Shutdown;
                 }
             }
@@ -477,9 +534,8 @@ where
     };
     // A server shutdown is not the client's fault: no will then (the session stays stored).
     let clean = matches!(end, End::Disconnect | End::Shutdown);
-    let _ = realm
-        .send(RealmCmd::MqttDisconnect { session, clean })
-        .await;
+    // Boxed: a rare wait, kept out of the loop's state.
+    let _ = Box::pin(realm.send(RealmCmd::MqttDisconnect { session, clean })).await;
     let _ = SinkExt::<Packet>::close(&mut framed).await;
     match &end {
         End::Malformed(e) => debug!(reason = %end, error = %e, "mqtt connection ended"),

@@ -11,7 +11,7 @@ pub mod realm;
 
 pub use outbox::OutboxRx;
 pub use realm::{
-    CallRequest, InvokePolicy, MqttAck, MqttConnect, MqttConnected, MqttCounters, MqttOut, Outbox,
-    Outgoing, PublishRequest, ReadAcl, RealmCmd, RealmCore, RealmHandle, RealmStats, SessionId,
-    SessionInfo, SharedEvent,
+    send_cmd, CallRequest, InvokePolicy, MqttAck, MqttConnect, MqttConnected, MqttCounters,
+    MqttOut, Outbox, Outgoing, PublishRequest, ReadAcl, RealmCmd, RealmCore, RealmGone,
+    RealmHandle, RealmStats, SessionId, SessionInfo, SharedEvent,
 };

@@ -1282,6 +1282,24 @@ pub struct RealmHandle {
     pub mqtt_counters: Arc<MqttCounters>,
 }
 
+/// The realm task is gone (router shutdown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the realm has stopped")]
+pub struct RealmGone;
+
+/// Sends `cmd` to a realm: at once when its queue has room (the usual case), else waits for room
+/// (the backpressure on publishers). The waiting future is boxed: it is large (it holds the
+/// command), and inline it would make every idle connection's future larger.
+pub async fn send_cmd(tx: &mpsc::Sender<RealmCmd>, cmd: RealmCmd) -> Result<(), RealmGone> {
+    match tx.try_send(cmd) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(RealmGone),
+        Err(mpsc::error::TrySendError::Full(cmd)) => {
+            Box::pin(tx.send(cmd)).await.map_err(|_| RealmGone)
+        }
+    }
+}
+
 impl RealmHandle {
     /// Spawns the realm task on `tracker`; it runs until `stop` is cancelled and every handle is
     /// gone.

@@ -177,8 +177,9 @@ pub async fn run<F: WampFrames>(
         tokio::select! {
             biased;
             () = cancel.cancelled() => {
-                session.shutdown(&mut out).await;
-                let _ = write_msgs(&mut io, ser, &mut out).await;
+                // Rare paths are boxed: inline, their futures would size every idle connection.
+                Box::pin(session.shutdown(&mut out)).await;
+                let _ = Box::pin(write_msgs(&mut io, ser, &mut out)).await;
                 break EndReason::Shutdown;
             }
             n = recv_outbox(&mut outbox, &mut items) => {
@@ -219,8 +220,8 @@ pub async fn run<F: WampFrames>(
                     }
                     Inbound::Failed(e) => break EndReason::Failed(e),
                     Inbound::Violation(why) => {
-                        session.protocol_violation(why, &mut out).await;
-                        let _ = write_msgs(&mut io, ser, &mut out).await;
+                        Box::pin(session.protocol_violation(why, &mut out)).await;
+                        let _ = Box::pin(write_msgs(&mut io, ser, &mut out)).await;
                         break EndReason::SessionClosed;
                     }
                 };
@@ -237,8 +238,8 @@ pub async fn run<F: WampFrames>(
             }
         }
     };
-    session.leave().await;
-    io.close(&end, timing.close_wait).await;
+    Box::pin(session.leave()).await;
+    Box::pin(io.close(&end, timing.close_wait)).await;
     debug!(reason = %end, "connection ended");
 }
 
@@ -252,9 +253,7 @@ async fn handle_data(
     let parts = match parts {
         Ok(p) => p,
         Err(e) => {
-            return session
-                .protocol_violation(&format!("bad batch: {e}"), out)
-                .await
+            return Box::pin(session.protocol_violation(&format!("bad batch: {e}"), out)).await
         }
     };
     let mut flow = Flow::Continue;
@@ -265,7 +264,7 @@ async fn handle_data(
             .and_then(|v| Message::from_value(v).map_err(|e| e.to_string()))
         {
             Ok(m) => m,
-            Err(e) => return session.protocol_violation(&e, out).await,
+            Err(e) => return Box::pin(session.protocol_violation(&e, out)).await,
         };
         tracing::trace!(?msg, "received");
         match session.handle(msg, out).await {

@@ -449,7 +449,7 @@ impl WampSession {
             std::mem::replace(&mut self.state, State::Closed)
         {
             // If the realm is gone (shutdown), there is nothing to leave.
-            let _ = realm.tx.send(RealmCmd::Leave(id)).await;
+            let _ = crate::router::send_cmd(&realm.tx, RealmCmd::Leave(id)).await;
         }
     }
 
@@ -468,17 +468,23 @@ impl WampSession {
     pub async fn handle(&mut self, msg: Message, out: &mut Vec<Message>) -> Flow {
         match &self.state {
             State::Hello => match msg {
-                Message::Hello { realm, details } => self.hello(realm, details, out).await,
+                // Boxed (here and below): the handshake futures are large and run once per
+                // session; inline they would size every established connection's future.
+                Message::Hello { realm, details } => {
+                    Box::pin(self.hello(realm, details, out)).await
+                }
                 other => {
                     let why = format!("expected HELLO, got message type {}", other.code());
-                    self.protocol_violation(&why, out).await
+                    Box::pin(self.protocol_violation(&why, out)).await
                 }
             },
             State::Challenged(_) => match msg {
-                Message::Authenticate { signature, .. } => self.authenticate(signature, out).await,
+                Message::Authenticate { signature, .. } => {
+                    Box::pin(self.authenticate(signature, out)).await
+                }
                 other => {
                     let why = format!("expected AUTHENTICATE, got message type {}", other.code());
-                    self.protocol_violation(&why, out).await
+                    Box::pin(self.protocol_violation(&why, out)).await
                 }
             },
             State::Established { .. } => self.established(msg, out).await,
@@ -1190,10 +1196,10 @@ impl WampSession {
                     "message type {} is not allowed from a client here",
                     other.code()
                 );
-                return self.protocol_violation(&why, out).await;
+                return Box::pin(self.protocol_violation(&why, out)).await;
             }
         };
-        if realm.tx.send(cmd).await.is_err() {
+        if crate::router::send_cmd(&realm.tx, cmd).await.is_err() {
             out.push(Message::Goodbye {
                 details: Dict::new(),
                 reason: reason::SYSTEM_SHUTDOWN.into(),
