@@ -402,28 +402,27 @@ where
     })
 }
 
-/// Queues `pkt` in the write buffer and flushes (no `Sink::send` future kept in the loop's state).
-async fn send_now<IO>(framed: &mut MqttFramed<IO>, pkt: Packet) -> Result<(), MqttError>
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
-    pkt.encode(framed.write_buffer_mut())?;
-    SinkExt::<Packet>::flush(framed).await
+/// Queues `pkt` in the write buffer (a plain function: the packet is not kept in the loop's
+/// future while the flush that follows waits).
+fn queue<IO>(framed: &mut MqttFramed<IO>, pkt: Packet) -> Result<(), MqttError> {
+    pkt.encode(framed.write_buffer_mut())
 }
 
 /// The packet loop of an accepted connection, until it ends.
-async fn run<IO>(accepted: Accepted<IO>, ep: Arc<MqttEndpoint>, cancel: CancellationToken)
+async fn run<IO>(mut accepted: Accepted<IO>, ep: Arc<MqttEndpoint>, cancel: CancellationToken)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Borrowed, not moved out: moved fields would take space in the future twice.
     let Accepted {
-        mut framed,
+        framed,
         connect,
         client_id,
         authrole,
         session,
-        mut rx,
-    } = accepted;
+        rx,
+    } = &mut accepted;
+    let session = *session;
     // Keepalive: the client must send something within 1.5 × keep_alive (MQTT-3.1.2-24).
     let grace = (connect.keep_alive > 0)
         .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
@@ -445,7 +444,7 @@ where
         tokio::select! {
             biased;
             () = cancel.cancelled() => break End::Shutdown,
-            n = recv_outbox(&mut rx, &mut items) => {
+            n = recv_outbox(rx, &mut items) => {
                 if n == 0 {
                     break End::Dropped;
                 }
@@ -459,7 +458,7 @@ where
                 if let Some(e) = failed {
                     break End::Write(e);
                 }
-                if let Err(e) = SinkExt::<Packet>::flush(&mut framed).await {
+                if let Err(e) = SinkExt::<Packet>::flush(framed).await {
                     break End::Write(e);
                 }
             }
@@ -475,7 +474,7 @@ where
                 }
                 trace!(packet = pkt.name(), "received");
                 let cmd = match pkt {
-                    Packet::Publish(p) if too_deep(&p.topic) || p.topic.starts_with("$SYS/") || !ep.realm.authz.grant(&authrole, &permission_uri(&p.topic)).allow.publish || !acl_allows(&ep, connect.username.as_deref(), &client_id, &p.topic, Access::Write) => {
+                    Packet::Publish(p) if too_deep(&p.topic) || p.topic.starts_with("$SYS/") || !ep.realm.authz.grant(authrole, &permission_uri(&p.topic)).allow.publish || !acl_allows(&ep, connect.username.as_deref(), client_id, &p.topic, Access::Write) => {
                         // Denied: dropped and counted; QoS 1/2 are still acknowledged (mosquitto).
                         MQTT_DENIED_PUBLISHES.fetch_add(1, Ordering::Relaxed);
                         debug!(topic = %p.topic, "mqtt publish denied");
@@ -485,7 +484,10 @@ where
                             super::QoS::ExactlyOnce => Some(Packet::PubRec(p.pkid)),
                         };
                         if let Some(ack) = ack {
-                            if let Err(e) = send_now(&mut framed, ack).await {
+                            if let Err(e) = queue(framed, ack) {
+                                break End::Write(e);
+                            }
+                            if let Err(e) = SinkExt::<Packet>::flush(&mut *framed).await {
                                 break End::Write(e);
                             }
                         }
@@ -507,7 +509,7 @@ where
                         let filters = filters
                             .into_iter()
                             .map(|(f, q)| {
-                                let ok = !too_deep(&f) && ep.realm.authz.grant(&authrole, &permission_uri(&f)).allow.subscribe && acl_allows(&ep, connect.username.as_deref(), &client_id, &f, Access::Subscribe);
+                                let ok = !too_deep(&f) && ep.realm.authz.grant(authrole, &permission_uri(&f)).allow.subscribe && acl_allows(&ep, connect.username.as_deref(), client_id, &f, Access::Subscribe);
                                 if !ok {
                                     debug!(filter = %f, "mqtt subscribe denied");
                                 }
@@ -518,7 +520,10 @@ where
                     }
                     Packet::Unsubscribe { pkid, filters } => RealmCmd::MqttUnsubscribe { session, pkid, filters },
                     Packet::PingReq => {
-                        if let Err(e) = send_now(&mut framed, Packet::PingResp).await {
+                        if let Err(e) = queue(framed, Packet::PingResp) {
+                            break End::Write(e);
+                        }
+                        if let Err(e) = SinkExt::<Packet>::flush(&mut *framed).await {
                             break End::Write(e);
                         }
                         continue;
@@ -536,7 +541,7 @@ where
     let clean = matches!(end, End::Disconnect | End::Shutdown);
     // Boxed: a rare wait, kept out of the loop's state.
     let _ = Box::pin(realm.send(RealmCmd::MqttDisconnect { session, clean })).await;
-    let _ = SinkExt::<Packet>::close(&mut framed).await;
+    let _ = SinkExt::<Packet>::close(framed).await;
     match &end {
         End::Malformed(e) => debug!(reason = %end, error = %e, "mqtt connection ended"),
         _ => debug!(reason = %end, "mqtt connection ended"),

@@ -1288,15 +1288,25 @@ pub struct RealmHandle {
 pub struct RealmGone;
 
 /// Sends `cmd` to a realm: at once when its queue has room (the usual case), else waits for room
-/// (the backpressure on publishers). The waiting future is boxed: it is large (it holds the
-/// command), and inline it would make every idle connection's future larger.
-pub async fn send_cmd(tx: &mpsc::Sender<RealmCmd>, cmd: RealmCmd) -> Result<(), RealmGone> {
+/// (the backpressure on publishers). The command is queued (or refused) when this is called; the
+/// returned future is small (the waiting future, which holds the command, is boxed only when the
+/// queue is full), so awaiting it does not make every connection's future larger.
+pub fn send_cmd(
+    tx: &mpsc::Sender<RealmCmd>,
+    cmd: RealmCmd,
+) -> futures_util::future::Either<
+    std::future::Ready<Result<(), RealmGone>>,
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), RealmGone>> + Send + '_>>,
+> {
+    use futures_util::future::Either;
     match tx.try_send(cmd) {
-        Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Closed(_)) => Err(RealmGone),
-        Err(mpsc::error::TrySendError::Full(cmd)) => {
-            Box::pin(tx.send(cmd)).await.map_err(|_| RealmGone)
+        Ok(()) => Either::Left(std::future::ready(Ok(()))),
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            Either::Left(std::future::ready(Err(RealmGone)))
         }
+        Err(mpsc::error::TrySendError::Full(cmd)) => Either::Right(Box::pin(async move {
+            tx.send(cmd).await.map_err(|_| RealmGone)
+        })),
     }
 }
 
