@@ -1287,17 +1287,17 @@ pub struct RealmHandle {
 #[error("the realm has stopped")]
 pub struct RealmGone;
 
+/// What `send_cmd` returns: ready at once, or the boxed wait for room in the realm queue.
+pub type SendCmd<'a> = futures_util::future::Either<
+    std::future::Ready<Result<(), RealmGone>>,
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), RealmGone>> + Send + 'a>>,
+>;
+
 /// Sends `cmd` to a realm: at once when its queue has room (the usual case), else waits for room
 /// (the backpressure on publishers). The command is queued (or refused) when this is called; the
 /// returned future is small (the waiting future, which holds the command, is boxed only when the
 /// queue is full), so awaiting it does not make every connection's future larger.
-pub fn send_cmd(
-    tx: &mpsc::Sender<RealmCmd>,
-    cmd: RealmCmd,
-) -> futures_util::future::Either<
-    std::future::Ready<Result<(), RealmGone>>,
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), RealmGone>> + Send + '_>>,
-> {
+pub fn send_cmd(tx: &mpsc::Sender<RealmCmd>, cmd: RealmCmd) -> SendCmd<'_> {
     use futures_util::future::Either;
     match tx.try_send(cmd) {
         Ok(()) => Either::Left(std::future::ready(Ok(()))),

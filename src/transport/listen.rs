@@ -449,7 +449,10 @@ mod tests {
         // Measured 552, 1992, 2608 and 928 bytes; a little room, then look at what grew.
         let limits = [640, 2048, 2688, 1024];
         for ((name, size), limit) in sizes.into_iter().zip(limits) {
-            assert!(size <= limit, "{name} future is {size} bytes (limit {limit})");
+            assert!(
+                size <= limit,
+                "{name} future is {size} bytes (limit {limit})"
+            );
         }
         cancel.cancel();
     }
