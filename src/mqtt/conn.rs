@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_util::codec::Framed;
@@ -28,7 +28,8 @@ use crate::auth::mosquitto::Access;
 use crate::config::MqttSettings;
 use crate::router::authz::{Action, Decision, DynamicCache};
 use crate::router::{
-    MqttAck, MqttConnect, MqttCounters, MqttOut, Outgoing, RealmCmd, RealmHandle, SessionId,
+    MqttAck, MqttConnect, MqttCounters, MqttOut, OutboxRx, Outgoing, RealmCmd, RealmHandle,
+    SessionId,
 };
 use crate::wire::{Dict, Value};
 
@@ -186,10 +187,8 @@ async fn role_allows(
     match (realm.authz.decide(authrole, &uri), dynamic) {
         (Decision::Static(g), _) => g.allows(action),
         (Decision::Ask(procedure), Some(cache)) => {
-            match cache
-                .authorize(realm, procedure, &uri, action, &Dict::new())
-                .await
-            {
+            // Boxed: rare, and it must not grow every connection's future.
+            match Box::pin(cache.authorize(realm, procedure, &uri, action, &Dict::new())).await {
                 Ok(g) => g.allows(action),
                 Err(e) => {
                     warn!(%topic, ?action, authorizer = procedure, error = %e, "mqtt authorization failed");
@@ -317,7 +316,7 @@ fn random_client_id() -> String {
     format!("junction-{:016x}", rand::random::<u64>())
 }
 
-async fn recv_outbox(rx: &mut mpsc::Receiver<Outgoing>, buf: &mut Vec<Outgoing>) -> usize {
+async fn recv_outbox(rx: &mut OutboxRx, buf: &mut Vec<Outgoing>) -> usize {
     rx.recv_many(buf, MAX_BATCH).await
 }
 
@@ -343,8 +342,33 @@ fn encode(dst: &mut BytesMut, item: Outgoing) -> Result<(), MqttError> {
     }
 }
 
+type MqttFramed<IO> = Framed<Counted<IO>, MqttCodec>;
+
+/// A connection that completed its CONNECT handshake.
+struct Accepted<IO> {
+    framed: MqttFramed<IO>,
+    connect: super::codec::Connect,
+    client_id: String,
+    authrole: String,
+    session: crate::router::SessionId,
+    rx: OutboxRx,
+}
+
 /// Serves one MQTT connection from its first byte (CONNECT).
+///
+/// The handshake runs in its own boxed future: it is large and runs once, while the packet loop
+/// runs for the connection's whole life, so only the loop's state stays in the task.
 pub async fn serve<IO>(io: IO, ep: Arc<MqttEndpoint>, cancel: CancellationToken)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if let Some(accepted) = Box::pin(handshake(io, &ep)).await {
+        run(accepted, ep, cancel).await;
+    }
+}
+
+/// CONNECT to CONNACK: `None` when the connection was refused or failed (already answered).
+async fn handshake<IO>(io: IO, ep: &Arc<MqttEndpoint>) -> Option<Accepted<IO>>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -363,7 +387,7 @@ where
                 packet = other.name(),
                 "first packet is not CONNECT; closing"
             );
-            return;
+            return None;
         }
         Ok(Some(Err(e))) => {
             debug!(error = %e, "bad CONNECT");
@@ -375,12 +399,12 @@ where
                     })
                     .await;
             }
-            return;
+            return None;
         }
-        Ok(None) => return,
+        Ok(None) => return None,
         Err(_) => {
             debug!("no CONNECT before the connect timeout");
-            return;
+            return None;
         }
     };
     if connect.will.as_ref().is_some_and(|w| too_deep(&w.topic)) {
@@ -391,7 +415,7 @@ where
                 code: ConnectReturnCode::IdentifierRejected,
             })
             .await;
-        return;
+        return None;
     }
     let refuse = |code| Packet::ConnAck {
         session_present: false,
@@ -403,7 +427,7 @@ where
             let _ = framed
                 .send(refuse(ConnectReturnCode::IdentifierRejected))
                 .await;
-            return;
+            return None;
         }
         random_client_id()
     } else {
@@ -418,21 +442,14 @@ where
         let _ = framed
             .send(refuse(ConnectReturnCode::IdentifierRejected))
             .await;
-        return;
+        return None;
     }
     let who = match (&ep.settings.auth.dynamic.get("ticket"), &connect.username) {
         (Some(procedure), Some(user)) => {
-            authenticate_dynamic(
-                &ep,
-                procedure,
-                &client_id,
-                user,
-                connect.password.as_deref(),
-            )
-            .await
+            authenticate_dynamic(ep, procedure, &client_id, user, connect.password.as_deref()).await
         }
         _ => authenticate(
-            &ep,
+            ep,
             &client_id,
             connect.username.as_deref(),
             connect.password.as_deref(),
@@ -445,16 +462,16 @@ where
             debug!(%client_id, user = connect.username.as_deref().unwrap_or(""), ?code, "mqtt authentication failed");
             tokio::time::sleep(FAILED_AUTH_DELAY).await;
             let _ = framed.send(refuse(code)).await;
-            return;
+            return None;
         }
     };
     if !ep.realm.authz.has_role(&authrole) {
         let _ = framed.send(refuse(ConnectReturnCode::NotAuthorized)).await;
-        return;
+        return None;
     }
     tracing::Span::current().record("realm", &*ep.realm.name);
     let capacity = ep.settings.max_inflight * 2 + 1024;
-    let (tx, mut rx) = mpsc::channel(capacity);
+    let (tx, rx) = crate::router::outbox::channel(capacity);
     let (rtx, rrx) = oneshot::channel();
     let req = MqttConnect {
         client_id: client_id.clone(),
@@ -474,18 +491,16 @@ where
         let _ = framed
             .send(refuse(ConnectReturnCode::ServerUnavailable))
             .await;
-        return;
+        return None;
     }
     let Ok(joined) = rrx.await else {
         let _ = framed
             .send(refuse(ConnectReturnCode::ServerUnavailable))
             .await;
-        return;
+        return None;
     };
     let session = joined.session;
     tracing::Span::current().record("session", session.0);
-    let mut dynamic = dynamic_authz(&ep, &authrole, session, &client_id, &connect);
-    let mut last_topic: Option<Box<TopicChecks>> = None;
     if framed
         .send(Packet::ConnAck {
             session_present: joined.session_present,
@@ -502,9 +517,42 @@ where
                 clean: false,
             })
             .await;
-        return;
+        return None;
     }
     debug!(%client_id, clean = connect.clean_session, keep_alive = connect.keep_alive, "mqtt session up");
+    Some(Accepted {
+        framed,
+        connect,
+        client_id,
+        authrole,
+        session,
+        rx,
+    })
+}
+
+/// Queues `pkt` in the write buffer (a plain function: the packet is not kept in the loop's
+/// future while the flush that follows waits).
+fn queue<IO>(framed: &mut MqttFramed<IO>, pkt: Packet) -> Result<(), MqttError> {
+    pkt.encode(framed.write_buffer_mut())
+}
+
+/// The packet loop of an accepted connection, until it ends.
+async fn run<IO>(mut accepted: Accepted<IO>, ep: Arc<MqttEndpoint>, cancel: CancellationToken)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Borrowed, not moved out: moved fields would take space in the future twice.
+    let Accepted {
+        framed,
+        connect,
+        client_id,
+        authrole,
+        session,
+        rx,
+    } = &mut accepted;
+    let session = *session;
+    let mut dynamic = dynamic_authz(&ep, authrole, session, client_id, connect);
+    let mut last_topic: Option<Box<TopicChecks>> = None;
     // Keepalive: the client must send something within 1.5 × keep_alive (MQTT-3.1.2-24).
     let grace = (connect.keep_alive > 0)
         .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
@@ -526,7 +574,7 @@ where
         tokio::select! {
             biased;
             () = cancel.cancelled() => break End::Shutdown,
-            n = recv_outbox(&mut rx, &mut items) => {
+            n = recv_outbox(rx, &mut items) => {
                 if n == 0 {
                     break End::Dropped;
                 }
@@ -540,7 +588,7 @@ where
                 if let Some(e) = failed {
                     break End::Write(e);
                 }
-                if let Err(e) = SinkExt::<Packet>::flush(&mut framed).await {
+                if let Err(e) = SinkExt::<Packet>::flush(framed).await {
                     break End::Write(e);
                 }
             }
@@ -560,7 +608,7 @@ where
                     Packet::Publish(p) => match &last_topic {
                         Some(m) if m.topic == p.topic => (!m.allowed, m.uri.clone()),
                         _ => {
-                            let allowed = !too_deep(&p.topic) && !p.topic.starts_with("$SYS/") && role_allows(&ep.realm, &authrole, &mut dynamic, &p.topic, Action::Publish).await && acl_allows(&ep, connect.username.as_deref(), &client_id, &p.topic, Access::Write);
+                            let allowed = !too_deep(&p.topic) && !p.topic.starts_with("$SYS/") && role_allows(&ep.realm, authrole, &mut dynamic, &p.topic, Action::Publish).await && acl_allows(&ep, connect.username.as_deref(), client_id, &p.topic, Access::Write);
                             let uri: Option<Arc<str>> = crate::wamp::uri::from_mqtt_topic(&p.topic, ep.realm.config.uri_check).map(Arc::from);
                             // A dynamic authorizer's answers are kept by its own rules.
                             if dynamic.is_none() {
@@ -582,7 +630,10 @@ where
                             super::QoS::ExactlyOnce => Some(Packet::PubRec(p.pkid)),
                         };
                         if let Some(ack) = ack {
-                            if let Err(e) = framed.send(ack).await {
+                            if let Err(e) = queue(framed, ack) {
+                                break End::Write(e);
+                            }
+                            if let Err(e) = SinkExt::<Packet>::flush(&mut *framed).await {
                                 break End::Write(e);
                             }
                         }
@@ -604,7 +655,7 @@ where
                     Packet::Subscribe { pkid, filters } => {
                         let mut granted = Vec::with_capacity(filters.len());
                         for (f, q) in filters {
-                            let ok = !too_deep(&f) && role_allows(&ep.realm, &authrole, &mut dynamic, &f, Action::Subscribe).await && acl_allows(&ep, connect.username.as_deref(), &client_id, &f, Access::Subscribe);
+                            let ok = !too_deep(&f) && role_allows(&ep.realm, authrole, &mut dynamic, &f, Action::Subscribe).await && acl_allows(&ep, connect.username.as_deref(), client_id, &f, Access::Subscribe);
                             if !ok {
                                 debug!(filter = %f, "mqtt subscribe denied");
                             }
@@ -614,7 +665,10 @@ where
                     }
                     Packet::Unsubscribe { pkid, filters } => RealmCmd::MqttUnsubscribe { session, pkid, filters },
                     Packet::PingReq => {
-                        if let Err(e) = framed.send(Packet::PingResp).await {
+                        if let Err(e) = queue(framed, Packet::PingResp) {
+                            break End::Write(e);
+                        }
+                        if let Err(e) = SinkExt::<Packet>::flush(&mut *framed).await {
                             break End::Write(e);
                         }
                         continue;
@@ -622,7 +676,7 @@ where
                     Packet::Disconnect => break End::Disconnect,
                     other => break End::Protocol(format!("unexpected {} from a client", other.name())),
                 };
-                if realm.send(cmd).await.is_err() {
+                if crate::router::send_cmd(&realm, cmd).await.is_err() {
                     break End::Shutdown;
                 }
             }
@@ -630,10 +684,9 @@ where
     };
     // A server shutdown is not the client's fault: no will then (the session stays stored).
     let clean = matches!(end, End::Disconnect | End::Shutdown);
-    let _ = realm
-        .send(RealmCmd::MqttDisconnect { session, clean })
-        .await;
-    let _ = SinkExt::<Packet>::close(&mut framed).await;
+    // Boxed: a rare wait, kept out of the loop's state.
+    let _ = Box::pin(realm.send(RealmCmd::MqttDisconnect { session, clean })).await;
+    let _ = SinkExt::<Packet>::close(framed).await;
     match &end {
         End::Malformed(e) => debug!(reason = %end, error = %e, "mqtt connection ended"),
         _ => debug!(reason = %end, "mqtt connection ended"),

@@ -6,6 +6,7 @@
 
 pub mod authz;
 pub mod index;
+pub mod outbox;
 pub mod realm;
 
 /// A map keyed by ids the router chose (sessions, subscriptions, requests): foldhash, several
@@ -16,8 +17,9 @@ pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::Ra
 /// variant, seeded at random per map, so keys cannot be chosen to collide without the seed.
 pub(crate) type StrMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
 
+pub use outbox::OutboxRx;
 pub use realm::{
-    CallRequest, InvokePolicy, MqttAck, MqttConnect, MqttConnected, MqttCounters, MqttOut, Outbox,
-    Outgoing, PublishRequest, ReadAcl, RealmCmd, RealmCore, RealmHandle, RealmStats, SessionId,
-    SessionInfo, SharedEvent,
+    send_cmd, CallRequest, InvokePolicy, MqttAck, MqttConnect, MqttConnected, MqttCounters,
+    MqttOut, Outbox, Outgoing, PublishRequest, ReadAcl, RealmCmd, RealmCore, RealmGone,
+    RealmHandle, RealmStats, SessionId, SessionInfo, SharedEvent,
 };

@@ -47,17 +47,22 @@ pub fn random_id() -> u64 {
 /// What the realm puts into a connection's outbox.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
-    /// A message for this session only; the connection encodes it.
-    Msg(Message),
+    /// A message for this session only; the connection encodes it. Boxed: `Message` is large
+    /// and every outbox slot is as big as the largest variant.
+    Msg(Box<Message>),
     /// An event shared by all subscribers of one subscription.
     Event(Arc<SharedEvent>),
     /// A packet for an MQTT connection.
     Mqtt(MqttOut),
 }
 
-/// The sending side of a connection's bounded outbox. Only the realm holds it, so dropping the
-/// session entry closes the outbox and ends the connection.
-pub type Outbox = mpsc::Sender<Outgoing>;
+// Every queued item takes this much; `MqttOut::Publish` (topic, payload, flags) is the largest
+// variant. Keep large data behind a pointer.
+const _: () = assert!(std::mem::size_of::<Outgoing>() <= 56);
+
+/// The sending side of a connection's bounded outbox (`super::outbox`). Only the realm holds it,
+/// so dropping the session entry closes the outbox and ends the connection.
+pub use super::outbox::Outbox;
 
 /// One EVENT, shared by every subscriber of a subscription; encoded at most once per serializer.
 #[derive(Debug)]
@@ -571,7 +576,7 @@ impl RealmCore {
         let Some(s) = self.sessions.get(&to) else {
             return;
         };
-        if s.outbox.try_send(Outgoing::Msg(msg)).is_err() {
+        if s.outbox.try_send(Outgoing::Msg(Box::new(msg))).is_err() {
             self.overflowed.push(to);
         }
     }
@@ -1222,7 +1227,7 @@ impl RealmCore {
             details,
             payload: req.payload,
         };
-        if outbox.try_send(Outgoing::Msg(msg)).is_err() {
+        if outbox.try_send(Outgoing::Msg(Box::new(msg))).is_err() {
             self.send(
                 caller,
                 error_with_text(
@@ -1292,7 +1297,7 @@ impl RealmCore {
                 raw: None,
             },
         };
-        outbox.try_send(Outgoing::Msg(msg)).ok()?;
+        outbox.try_send(Outgoing::Msg(Box::new(msg))).ok()?;
         Some((invocation, callee))
     }
 
@@ -1349,6 +1354,34 @@ pub struct RealmHandle {
     pub tx: mpsc::Sender<RealmCmd>,
     /// Counters MQTT connections update.
     pub mqtt_counters: Arc<MqttCounters>,
+}
+
+/// The realm task is gone (router shutdown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the realm has stopped")]
+pub struct RealmGone;
+
+/// What `send_cmd` returns: ready at once, or the boxed wait for room in the realm queue.
+pub type SendCmd<'a> = futures_util::future::Either<
+    std::future::Ready<Result<(), RealmGone>>,
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), RealmGone>> + Send + 'a>>,
+>;
+
+/// Sends `cmd` to a realm: at once when its queue has room (the usual case), else waits for room
+/// (the backpressure on publishers). The command is queued (or refused) when this is called; the
+/// returned future is small (the waiting future, which holds the command, is boxed only when the
+/// queue is full), so awaiting it does not make every connection's future larger.
+pub fn send_cmd(tx: &mpsc::Sender<RealmCmd>, cmd: RealmCmd) -> SendCmd<'_> {
+    use futures_util::future::Either;
+    match tx.try_send(cmd) {
+        Ok(()) => Either::Left(std::future::ready(Ok(()))),
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            Either::Left(std::future::ready(Err(RealmGone)))
+        }
+        Err(mpsc::error::TrySendError::Full(cmd)) => Either::Right(Box::pin(async move {
+            tx.send(cmd).await.map_err(|_| RealmGone)
+        })),
+    }
 }
 
 impl RealmHandle {
@@ -1457,11 +1490,11 @@ mod tests {
 
     struct TestSession {
         id: SessionId,
-        rx: mpsc::Receiver<Outgoing>,
+        rx: crate::router::OutboxRx,
     }
 
     fn join(core: &mut RealmCore, cap: usize) -> TestSession {
-        let (tx, rx) = mpsc::channel(cap);
+        let (tx, rx) = crate::router::outbox::channel(cap);
         let (rtx, mut rrx) = oneshot::channel();
         core.handle(RealmCmd::Join {
             info: SessionInfo {
@@ -1481,7 +1514,7 @@ mod tests {
     impl TestSession {
         fn next(&mut self) -> Option<Message> {
             match self.rx.try_recv().ok()? {
-                Outgoing::Msg(m) => Some(m),
+                Outgoing::Msg(m) => Some(*m),
                 Outgoing::Event(e) => Some(e.to_message()),
                 Outgoing::Mqtt(m) => panic!("unexpected MQTT packet {m:?}"),
             }

@@ -502,6 +502,9 @@ where
         READ_BUFFER,
     );
     framed.set_backpressure_boundary(WRITE_BUFFER);
+    // tokio-util starts the write buffer at 8 KiB; an idle connection needs none (it grows on
+    // the first write).
+    *framed.write_buffer_mut() = BytesMut::new();
     let frames = RsFrames { framed, pong: None };
     let timing = ConnTiming {
         hello_deadline: deadline,

@@ -9,12 +9,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::router::{Outgoing, SharedEvent};
+use crate::router::{OutboxRx, Outgoing, SharedEvent};
 use crate::wamp::session::{Flow, WampSession};
 use crate::wamp::Message;
 use crate::wire::{self, Serializer};
@@ -116,7 +115,7 @@ pub struct ConnTiming {
     pub close_wait: Duration,
 }
 
-async fn recv_outbox(rx: &mut Option<mpsc::Receiver<Outgoing>>, buf: &mut Vec<Outgoing>) -> usize {
+async fn recv_outbox(rx: &mut Option<OutboxRx>, buf: &mut Vec<Outgoing>) -> usize {
     match rx {
         Some(rx) => rx.recv_many(buf, MAX_BATCH).await,
         None => std::future::pending().await,
@@ -158,7 +157,7 @@ pub async fn run<F: WampFrames>(
     timing: ConnTiming,
     cancel: CancellationToken,
 ) {
-    let mut outbox: Option<mpsc::Receiver<Outgoing>> = None;
+    let mut outbox: Option<OutboxRx> = None;
     let mut out: Vec<Message> = Vec::new();
     let mut items: Vec<Outgoing> = Vec::new();
     let mut next_ping = timing.ping_every.map(|d| Instant::now() + d);
@@ -178,8 +177,9 @@ pub async fn run<F: WampFrames>(
         tokio::select! {
             biased;
             () = cancel.cancelled() => {
-                session.shutdown(&mut out).await;
-                let _ = write_msgs(&mut io, ser, &mut out).await;
+                // Rare paths are boxed: inline, their futures would size every idle connection.
+                Box::pin(session.shutdown(&mut out)).await;
+                let _ = Box::pin(write_msgs(&mut io, ser, &mut out)).await;
                 break EndReason::Shutdown;
             }
             n = recv_outbox(&mut outbox, &mut items) => {
@@ -220,8 +220,8 @@ pub async fn run<F: WampFrames>(
                     }
                     Inbound::Failed(e) => break EndReason::Failed(e),
                     Inbound::Violation(why) => {
-                        session.protocol_violation(why, &mut out).await;
-                        let _ = write_msgs(&mut io, ser, &mut out).await;
+                        Box::pin(session.protocol_violation(why, &mut out)).await;
+                        let _ = Box::pin(write_msgs(&mut io, ser, &mut out)).await;
                         break EndReason::SessionClosed;
                     }
                 };
@@ -238,8 +238,8 @@ pub async fn run<F: WampFrames>(
             }
         }
     };
-    session.leave().await;
-    io.close(&end, timing.close_wait).await;
+    Box::pin(session.leave()).await;
+    Box::pin(io.close(&end, timing.close_wait)).await;
     debug!(reason = %end, "connection ended");
 }
 
@@ -253,9 +253,7 @@ async fn handle_data(
     let parts = match parts {
         Ok(p) => p,
         Err(e) => {
-            return session
-                .protocol_violation(&format!("bad batch: {e}"), out)
-                .await
+            return Box::pin(session.protocol_violation(&format!("bad batch: {e}"), out)).await
         }
     };
     let mut flow = Flow::Continue;
@@ -266,7 +264,7 @@ async fn handle_data(
             .and_then(|v| Message::from_value(v).map_err(|e| e.to_string()))
         {
             Ok(m) => m,
-            Err(e) => return session.protocol_violation(&e, out).await,
+            Err(e) => return Box::pin(session.protocol_violation(&e, out)).await,
         };
         tracing::trace!(?msg, "received");
         match session.handle(msg, out).await {

@@ -8,13 +8,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::debug;
 
 use crate::config::{MatchPolicy, TransportAuth};
 use crate::router::authz::{Action, Decision, DynamicCache, Grant};
 use crate::router::{
-    CallRequest, InvokePolicy, Outgoing, PublishRequest, RealmCmd, RealmHandle, SessionId,
+    CallRequest, InvokePolicy, OutboxRx, PublishRequest, RealmCmd, RealmHandle, SessionId,
     SessionInfo,
 };
 use crate::wamp::message::{code, dict};
@@ -63,7 +63,7 @@ pub enum Flow {
     /// Keep going.
     Continue,
     /// The session joined: read deliveries from this outbox from now on.
-    Joined(mpsc::Receiver<Outgoing>),
+    Joined(OutboxRx),
     /// Write `out`, then close the connection.
     Close,
 }
@@ -358,74 +358,95 @@ fn passthru_details(opts: &Dict, payload: &Payload) -> Result<Dict, String> {
     }
 }
 
-/// Checks a request's URI (for `policy`) and the role's permission for `action` (asking the
-/// role's dynamic authorizer when it has one); answers the ERROR (`invalid_uri`,
-/// `not_authorized` or `authorization_failed`) and returns `None` when either fails.
-#[allow(clippy::too_many_arguments)]
-async fn admit(
-    out: &mut Vec<Message>,
+/// What `admit` gives: ready at once for static roles (no state kept in the session's
+/// future), a boxed future when a dynamic authorizer is asked.
+type Admission<'a> = futures_util::future::Either<
+    std::future::Ready<Option<Grant>>,
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<Grant>> + Send + 'a>>,
+>;
+
+/// A request being admitted: where its ERROR goes and what it asks for.
+struct Request<'a> {
+    out: &'a mut Vec<Message>,
     request_type: u64,
     request: u64,
-    uri: &str,
-    policy: MatchPolicy,
-    realm: &RealmHandle,
-    who: &mut Who,
+    uri: &'a str,
     action: Action,
-    options: &Dict,
-) -> Option<Grant> {
-    let (noun, verb) = match action {
-        Action::Publish => ("topic", "publish to"),
-        Action::Subscribe => ("topic", "subscribe to"),
-        Action::Register => ("procedure", "register"),
-        Action::Call => ("procedure", "call"),
+}
+
+impl Request<'_> {
+    /// ("topic", "publish to") and the like, for messages.
+    fn words(&self) -> (&'static str, &'static str) {
+        match self.action {
+            Action::Publish => ("topic", "publish to"),
+            Action::Subscribe => ("topic", "subscribe to"),
+            Action::Register => ("procedure", "register"),
+            Action::Call => ("procedure", "call"),
+        }
+    }
+
+    fn fail(&mut self, reason: &str, text: &str) -> Option<Grant> {
+        error(self.out, self.request_type, self.request, reason, text);
+        None
+    }
+
+    /// The grant if it allows the action, else the `not_authorized` ERROR.
+    fn decide(mut self, g: Grant) -> Option<Grant> {
+        if g.allows(self.action) {
+            return Some(g);
+        }
+        debug!(uri = %self.uri, action = ?self.action, "denied");
+        let text = format!("not authorized to {} {:?}", self.words().1, self.uri);
+        self.fail(reason::NOT_AUTHORIZED, &text)
+    }
+}
+
+/// Checks a request's URI (for `policy`) and the role's permission for `action` (asking the
+/// role's dynamic authorizer when it has one); answers the ERROR (`invalid_uri`,
+/// `not_authorized` or `authorization_failed`) and gives `None` when either fails.
+#[allow(clippy::too_many_arguments)]
+fn admit<'a>(
+    out: &'a mut Vec<Message>,
+    request_type: u64,
+    request: u64,
+    uri: &'a str,
+    policy: MatchPolicy,
+    realm: &'a RealmHandle,
+    who: &'a mut Who,
+    action: Action,
+    options: &'a Dict,
+) -> Admission<'a> {
+    use futures_util::future::Either;
+    let mut req = Request {
+        out,
+        request_type,
+        request,
+        uri,
+        action,
     };
     if !uri::is_valid(uri, policy, realm.config.uri_check) {
-        error(
-            out,
-            request_type,
-            request,
-            reason::INVALID_URI,
-            &format!("invalid {noun} URI {uri:?}"),
-        );
-        return None;
+        let text = format!("invalid {} URI {uri:?}", req.words().0);
+        return Either::Left(std::future::ready(req.fail(reason::INVALID_URI, &text)));
     }
-    let g = match (realm.authz.decide(&who.authrole, uri), &mut who.dynamic) {
-        (Decision::Static(g), _) => g,
-        (Decision::Ask(procedure), Some(cache)) => {
+    match (realm.authz.decide(&who.authrole, uri), &mut who.dynamic) {
+        (Decision::Static(g), _) => Either::Left(std::future::ready(req.decide(g))),
+        (Decision::Ask(procedure), Some(cache)) => Either::Right(Box::pin(async move {
             match cache
                 .authorize(realm, procedure, uri, action, options)
                 .await
             {
-                Ok(g) => g,
+                Ok(g) => req.decide(g),
                 Err(e) => {
                     tracing::warn!(%uri, ?action, authorizer = procedure, error = %e, "authorization failed");
-                    error(
-                        out,
-                        request_type,
-                        request,
-                        reason::AUTHORIZATION_FAILED,
-                        &format!("authorization to {verb} {uri:?} failed: {e}"),
-                    );
-                    return None;
+                    let text = format!("authorization to {} {uri:?} failed: {e}", req.words().1);
+                    req.fail(reason::AUTHORIZATION_FAILED, &text)
                 }
             }
-        }
+        })),
         // A role that became dynamic after the session joined cannot happen (roles are fixed
         // per realm); deny rather than guess.
-        (Decision::Ask(_), None) => Grant::default(),
-    };
-    if !g.allows(action) {
-        debug!(%uri, ?action, "denied");
-        error(
-            out,
-            request_type,
-            request,
-            reason::NOT_AUTHORIZED,
-            &format!("not authorized to {verb} {uri:?}"),
-        );
-        return None;
+        (Decision::Ask(_), None) => Either::Left(std::future::ready(req.decide(Grant::default()))),
     }
-    Some(g)
 }
 
 /// Options junction does not implement yet: refused with `wamp.error.option_not_allowed`
@@ -486,7 +507,7 @@ impl WampSession {
             std::mem::replace(&mut self.state, State::Closed)
         {
             // If the realm is gone (shutdown), there is nothing to leave.
-            let _ = realm.tx.send(RealmCmd::Leave(id)).await;
+            let _ = crate::router::send_cmd(&realm.tx, RealmCmd::Leave(id)).await;
         }
     }
 
@@ -505,17 +526,23 @@ impl WampSession {
     pub async fn handle(&mut self, msg: Message, out: &mut Vec<Message>) -> Flow {
         match &self.state {
             State::Hello => match msg {
-                Message::Hello { realm, details } => self.hello(realm, details, out).await,
+                // Boxed (here and below): the handshake futures are large and run once per
+                // session; inline they would size every established connection's future.
+                Message::Hello { realm, details } => {
+                    Box::pin(self.hello(realm, details, out)).await
+                }
                 other => {
                     let why = format!("expected HELLO, got message type {}", other.code());
-                    self.protocol_violation(&why, out).await
+                    Box::pin(self.protocol_violation(&why, out)).await
                 }
             },
             State::Challenged(_) => match msg {
-                Message::Authenticate { signature, .. } => self.authenticate(signature, out).await,
+                Message::Authenticate { signature, .. } => {
+                    Box::pin(self.authenticate(signature, out)).await
+                }
                 other => {
                     let why = format!("expected AUTHENTICATE, got message type {}", other.code());
-                    self.protocol_violation(&why, out).await
+                    Box::pin(self.protocol_violation(&why, out)).await
                 }
             },
             State::Established { .. } => self.established(msg, out).await,
@@ -941,7 +968,7 @@ impl WampSession {
                 &format!("realm has no role {authrole:?}"),
             );
         }
-        let (tx, rx) = mpsc::channel(self.cfg.outbox_messages);
+        let (tx, rx) = crate::router::outbox::channel(self.cfg.outbox_messages);
         let (rtx, rrx) = oneshot::channel();
         let info = SessionInfo {
             authid: authid.clone(),
@@ -1327,10 +1354,10 @@ impl WampSession {
                     "message type {} is not allowed from a client here",
                     other.code()
                 );
-                return self.protocol_violation(&why, out).await;
+                return Box::pin(self.protocol_violation(&why, out)).await;
             }
         };
-        if realm.tx.send(cmd).await.is_err() {
+        if crate::router::send_cmd(&realm.tx, cmd).await.is_err() {
             out.push(Message::Goodbye {
                 details: Dict::new(),
                 reason: reason::SYSTEM_SHUTDOWN.into(),

@@ -1061,11 +1061,11 @@ impl RealmCore {
                             self.mqtt.sent += 1;
                         }
                     }
-                    Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                    Err(crate::router::outbox::TrySendError::Full(_)) => {
                         overflowed.push((key, session));
                     }
                     // The connection is ending; its own MqttDisconnect decides about the will.
-                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => closed.push(session),
+                    Err(crate::router::outbox::TrySendError::Closed(_)) => closed.push(session),
                 }
             }
             for (key, session) in overflowed {
@@ -1210,12 +1210,11 @@ fn split_levels<'a, 'b>(topic: &'a str, buf: &'b mut [&'a str; 16]) -> Levels<'a
 mod tests {
     use super::*;
     use crate::router::RealmCmd;
-    use tokio::sync::mpsc;
 
     struct Conn {
         session: SessionId,
         present: bool,
-        rx: mpsc::Receiver<Outgoing>,
+        rx: crate::router::OutboxRx,
     }
 
     impl Conn {
@@ -1239,7 +1238,7 @@ mod tests {
     }
 
     fn connect(core: &mut RealmCore, id: &str, clean: bool, will: Option<Will>) -> Conn {
-        let (tx, rx) = mpsc::channel(64);
+        let (tx, rx) = crate::router::outbox::channel(64);
         let (rtx, mut rrx) = oneshot::channel();
         core.handle(RealmCmd::MqttConnect(MqttConnect {
             client_id: id.into(),
@@ -1502,7 +1501,7 @@ mod tests {
         let _new = connect(&mut core, "a", true, None);
         assert!(matches!(
             old.rx.try_recv(),
-            Err(mpsc::error::TryRecvError::Disconnected)
+            Err(crate::router::outbox::TryRecvError::Disconnected)
         ));
         assert_eq!(
             publishes(&watcher.drain()),
