@@ -679,6 +679,10 @@ where
                 if crate::router::send_cmd(&realm, cmd).await.is_err() {
                     break End::Shutdown;
                 }
+                // `send_cmd` does not touch tokio's task budget when the realm has room (a
+                // tokio `send` would): without this, a busy client's task keeps the worker and
+                // the realm falls behind (-25 % on MQTT QoS 0 1->10).
+                tokio::task::consume_budget().await;
             }
         }
     };

@@ -1365,6 +1365,9 @@ impl WampSession {
             self.state = State::Closed;
             return Flow::Close;
         }
+        // As a tokio `send` would: use the task's budget, so a busy session yields to the realm
+        // (see the MQTT loop).
+        tokio::task::consume_budget().await;
         Flow::Continue
     }
 }
