@@ -26,10 +26,6 @@ use super::realm::Outgoing;
 /// of a burst; small enough that a single control reply costs little).
 const FIRST_SLOTS: usize = 8;
 
-/// An empty queue larger than this (in slots) is released; a smaller one is kept, so steady
-/// traffic does not allocate and free it for every burst.
-const RELEASE_ABOVE: usize = 4 * FIRST_SLOTS;
-
 /// Why `try_send` did not queue the item (the item is handed back).
 #[derive(Debug, PartialEq, Eq)]
 pub enum TrySendError<T> {
@@ -188,8 +184,8 @@ impl OutboxRx {
                 buf.extend(st.queue.drain(..n));
                 return Poll::Ready(n);
             }
-            if st.queue.capacity() > RELEASE_ABOVE {
-                // The burst is over: a large queue is given back while idle.
+            if st.queue.capacity() > 0 {
+                // The burst is over: hold no queue memory while idle.
                 st.queue = VecDeque::new();
             }
             if st.senders == 0 {
