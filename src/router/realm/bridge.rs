@@ -299,7 +299,18 @@ impl RealmCore {
         };
         let check = self.uri_check;
         let mut events = Vec::new();
-        for (topic, r) in self.mqtt_retained() {
+        // Only retained topics that start like the pattern can match it.
+        let start = match pattern {
+            Pattern::Exact(uri) | Pattern::Prefix(uri) => uri_to_mqtt(uri),
+            Pattern::Levels(levels) => super::mqtt::literal_prefix(
+                levels.iter().map(|l| match l {
+                    crate::router::index::Level::Lit(s) => s.as_str(),
+                    _ => "+",
+                }),
+                '/',
+            ),
+        };
+        for (topic, r) in self.retained_under(&start) {
             let Some(uri) = mqtt_to_uri(topic, check) else {
                 continue;
             };

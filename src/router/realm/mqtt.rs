@@ -719,9 +719,17 @@ impl RealmCore {
         self.mqtt.retained.len() - sys
     }
 
-    /// All retained messages by MQTT topic.
-    pub(super) fn mqtt_retained(&self) -> impl Iterator<Item = (&String, &Retained)> {
-        self.mqtt.retained.iter()
+    /// The retained messages whose MQTT topic starts with `prefix` (a range of the sorted map,
+    /// so a SUBSCRIBE with a literal start does not scan every retained message).
+    pub(super) fn retained_under<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Retained)> + 'a {
+        use std::ops::Bound::{Included, Unbounded};
+        self.mqtt
+            .retained
+            .range::<str, _>((Included(prefix), Unbounded))
+            .take_while(move |(t, _)| t.starts_with(prefix))
     }
 
     /// MQTT clients whose filters match a topic (given as levels): once per client, at the
@@ -959,9 +967,7 @@ impl RealmCore {
         };
         for (f, q) in filters.into_iter().filter_map(|(f, q)| Some((f, q?))) {
             let matching: Vec<Arc<Msg>> = self
-                .mqtt
-                .retained
-                .iter()
+                .retained_under(&literal_prefix(f.split('/'), '/'))
                 .filter(|(t, _)| filter_matches(&f, t))
                 .filter_map(|(t, r)| Self::retained_for_mqtt(r, &mapping, t))
                 .collect();
@@ -1114,11 +1120,13 @@ impl RealmCore {
     fn mqtt_publish_sys(&mut self) {
         let m = &self.mqtt;
         let subscriptions: usize = m.clients.values().map(|c| c.subs.len()).sum();
-        let retained = m
-            .retained
-            .keys()
-            .filter(|t| !t.starts_with("$SYS/"))
-            .count();
+        let retained = m.retained.len()
+            - m.retained
+                .range::<str, _>((
+                    std::ops::Bound::Included("$SYS/"),
+                    std::ops::Bound::Excluded("$SYS0"),
+                ))
+                .count();
         let values: Vec<(&str, String)> = vec![
             (
                 "$SYS/broker/version",
@@ -1179,6 +1187,23 @@ impl RealmCore {
     }
 }
 
+/// The literal start of a pattern given as levels (`Some(level)` literal, `None` a wildcard):
+/// the levels before the first wildcard joined by `sep`. Every topic the pattern matches starts
+/// with it (`a/b/#` → `a/b`, `+/x` → ``).
+pub(super) fn literal_prefix<'a>(levels: impl Iterator<Item = &'a str>, sep: char) -> String {
+    let mut out = String::new();
+    for (i, level) in levels.enumerate() {
+        if level == "+" || level == "#" {
+            break;
+        }
+        if i > 0 {
+            out.push(sep);
+        }
+        out.push_str(level);
+    }
+    out
+}
+
 /// The levels of a topic, on the stack for up to 16 levels.
 enum Levels<'a, 'b> {
     Stack(&'b [&'a str]),
@@ -1209,6 +1234,17 @@ fn split_levels<'a, 'b>(topic: &'a str, buf: &'b mut [&'a str; 16]) -> Levels<'a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_prefixes() {
+        let p = |f: &str| literal_prefix(f.split('/'), '/');
+        assert_eq!(p("a/b/#"), "a/b");
+        assert_eq!(p("a/+/c"), "a");
+        assert_eq!(p("a/b"), "a/b");
+        assert_eq!(p("#"), "");
+        assert_eq!(p("+/x"), "");
+        assert_eq!(p("/a/#"), "/a");
+    }
     use crate::router::RealmCmd;
 
     struct Conn {
