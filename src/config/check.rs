@@ -1957,6 +1957,7 @@ impl<'e> Checker<'e> {
         // The anonymous role `auth` gives (`options.role` when `auth.anonymous` has none), and
         // whether `auth` is there at all.
         let mut dynamic = BTreeMap::new();
+        let mut tls = BTreeMap::new();
         let (from_auth, ticket, principal_roles, auth_given) = match parsed {
             // Crossbar: without `auth`, anonymous access is allowed.
             None => (None, BTreeMap::new(), Vec::new(), false),
@@ -1975,6 +1976,7 @@ impl<'e> Checker<'e> {
                     Anonymous::Off => None,
                 };
                 dynamic = parsed.dynamic;
+                tls = parsed.tls;
                 (from_auth, parsed.ticket, parsed.roles, true)
             }
         };
@@ -1991,7 +1993,11 @@ impl<'e> Checker<'e> {
             None if auth_given => from_auth,
             None => Some(role.role.clone()),
         };
-        if anonymous.is_none() && ticket.is_empty() && dynamic.is_empty() && password_file.is_none()
+        if anonymous.is_none()
+            && ticket.is_empty()
+            && dynamic.is_empty()
+            && tls.is_empty()
+            && password_file.is_none()
         {
             self.warning(
                 path,
@@ -2014,7 +2020,7 @@ impl<'e> Checker<'e> {
                 wampcra: BTreeMap::new(),
                 cryptosign: BTreeMap::new(),
                 dynamic,
-                tls: Default::default(),
+                tls,
                 password_file,
                 password_file_role,
                 acl_file: None,
@@ -2650,10 +2656,6 @@ impl<'e> Checker<'e> {
                     "not supported for MQTT (no challenge in MQTT 3.1.1)",
                 ),
                 "cryptosign" => self.cryptosign(config, &method_path, &mut parsed),
-                "tls" if mqtt => self.error(
-                    &method_path,
-                    "not supported for MQTT (use the mosquitto password_file or tickets)",
-                ),
                 "tls" => self.tls_auth(config, &method_path, &mut parsed),
                 m if UNSUPPORTED_AUTH_METHODS.contains(&m) => self.error(
                     &method_path,

@@ -4363,7 +4363,7 @@ fn mqtt_auth_problems() {
                  `max_packet_size`, `max_inflight`, `max_queued_messages`, `max_queued_bytes`, \
                  `session_expiry`, `max_keepalive`, `connect_timeout`"
             ),
-            format!("{path}.auth.tls: not supported for MQTT (use the mosquitto password_file or tickets)"),
+            format!("{path}.auth.tls: missing field `type`"),
         ]
     );
 }

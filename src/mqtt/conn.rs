@@ -209,6 +209,54 @@ struct TopicChecks {
     uri: Option<Arc<str>>,
 }
 
+/// A client certificate (TLS with `ca_certificates`) as the MQTT transport's `auth.tls` sees
+/// it: `None` when `tls` does not decide (no `tls` method, or a static one that does not list
+/// the certificate: the other methods go on); else the principal, or the refusal. A username,
+/// when given, must be the principal's authid (CONNACK 4 otherwise).
+async fn authenticate_tls(
+    ep: &MqttEndpoint,
+    fingerprint: &str,
+    client_id: &str,
+    username: Option<&str>,
+) -> Option<Result<(String, String), ConnectReturnCode>> {
+    let auth = &ep.settings.auth;
+    let principal = if let Some(procedure) = auth.dynamic.get("tls") {
+        let mut info = client_details(client_id);
+        let cert = Dict::from_iter([("sha1".to_owned(), Value::from(fingerprint))]);
+        if let Some(Value::Dict(t)) = info.get_mut("transport") {
+            t.insert("client_cert".into(), Value::Dict(cert));
+        }
+        info.insert("authmethod".into(), Value::from("tls"));
+        let authid = username.unwrap_or(fingerprint);
+        let args = vec![
+            Value::from(&*ep.realm.name),
+            Value::from(authid),
+            Value::Dict(info),
+        ];
+        let answer = ep
+            .realm
+            .internal_call(procedure, args, AUTHENTICATOR_TIMEOUT)
+            .await;
+        match answer
+            .ok()
+            .and_then(|v| crate::wamp::session::principal_from(&v, authid))
+        {
+            Some(p) => p,
+            None => {
+                debug!(%client_id, "mqtt tls authenticator refused or failed");
+                return Some(Err(ConnectReturnCode::NotAuthorized));
+            }
+        }
+    } else {
+        let p = auth.tls.get(fingerprint)?;
+        (p.authid.clone(), p.role.clone())
+    };
+    match username {
+        Some(user) if user != principal.0 => Some(Err(ConnectReturnCode::BadCredentials)),
+        _ => Some(Ok(principal)),
+    }
+}
+
 /// How long a dynamic authenticator may take to answer for an MQTT client.
 const AUTHENTICATOR_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -444,11 +492,17 @@ where
             .await;
         return None;
     }
-    let who = match (&ep.settings.auth.dynamic.get("ticket"), &connect.username) {
-        (Some(procedure), Some(user)) => {
+    let by_cert = match crate::transport::listen::peer_cert_sha1() {
+        Some(fp) => authenticate_tls(ep, &fp, &client_id, connect.username.as_deref()).await,
+        None => None,
+    };
+    let dynamic_ticket = ep.settings.auth.dynamic.get("ticket");
+    let who = match (by_cert, dynamic_ticket, &connect.username) {
+        (Some(by_cert), _, _) => by_cert,
+        (None, Some(procedure), Some(user)) => {
             authenticate_dynamic(ep, procedure, &client_id, user, connect.password.as_deref()).await
         }
-        _ => authenticate(
+        (None, _, _) => authenticate(
             ep,
             &client_id,
             connect.username.as_deref(),

@@ -109,6 +109,8 @@ fn mqtt_upgrade(
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let max = ep.settings.max_packet_size.saturating_add(8);
+    // The upgraded connection runs in a task of its own: it takes the certificate along.
+    let peer_cert = crate::transport::listen::peer_cert_sha1();
     tracker.spawn(
         async move {
             match on_upgrade.await {
@@ -120,8 +122,9 @@ fn mqtt_upgrade(
                     )
                     .await;
                     tracing::Span::current().record("proto", "mqtt-ws");
-                    crate::mqtt::conn::serve(crate::mqtt::conn::WsByteStream::new(ws), ep, cancel)
-                        .await;
+                    let stream = crate::mqtt::conn::WsByteStream::new(ws);
+                    let serve = crate::mqtt::conn::serve(stream, ep, cancel);
+                    crate::transport::listen::with_peer_cert(peer_cert, serve).await;
                 }
                 Err(e) => debug!(error = %e, "websocket upgrade failed"),
             }

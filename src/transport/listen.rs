@@ -247,6 +247,12 @@ tokio::task_local! {
     static PEER_CERT_SHA1: Option<String>;
 }
 
+/// Runs `fut` with `cert` as the connection's client certificate fingerprint (for tasks spawned
+/// off the connection task, such as an upgraded WebSocket).
+pub async fn with_peer_cert<F: std::future::Future>(cert: Option<String>, fut: F) -> F::Output {
+    PEER_CERT_SHA1.scope(cert, fut).await
+}
+
 /// The client certificate fingerprint of the current connection, if it presented one.
 pub fn peer_cert_sha1() -> Option<String> {
     PEER_CERT_SHA1.try_with(Clone::clone).ok().flatten()
