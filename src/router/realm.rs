@@ -106,7 +106,15 @@ impl SharedEvent {
 
     /// The EVENT encoded with `ser`, computed once and then shared.
     pub fn encoded(&self, ser: Serializer) -> &Bytes {
-        self.cache[ser.index()].get_or_init(|| ser.encode_to_bytes(&self.to_message().to_value()))
+        self.cache[ser.index()].get_or_init(|| {
+            Message::encode_event(
+                ser,
+                self.subscription,
+                self.publication,
+                &self.details,
+                &self.payload,
+            )
+        })
     }
 
     /// The JSON encoding as a WebSocket text payload, computed once and then shared.

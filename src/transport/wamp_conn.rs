@@ -128,7 +128,7 @@ async fn write_msgs<F: WampFrames>(
     msgs: &mut Vec<Message>,
 ) -> Result<(), String> {
     for m in msgs.drain(..) {
-        io.feed(ser.encode_to_bytes(&m.to_value())).await?;
+        io.feed(m.encode(ser)).await?;
     }
     io.flush().await
 }
@@ -140,7 +140,7 @@ async fn write_outbox<F: WampFrames>(
 ) -> Result<(), String> {
     for item in items.drain(..) {
         match item {
-            Outgoing::Msg(m) => io.feed(ser.encode_to_bytes(&m.to_value())).await?,
+            Outgoing::Msg(m) => io.feed(m.encode(ser)).await?,
             Outgoing::Event(ev) => io.feed_event(&ev, ser).await?,
             // The realm never sends MQTT packets to a WAMP session.
             Outgoing::Mqtt(_) => {}

@@ -4,7 +4,7 @@
 //! `ProtocolError` that becomes ABORT `wamp.error.protocol_violation`) and back. IDs are checked
 //! to lie in 1..=2^53 as the spec requires.
 
-use crate::wire::{Dict, Value};
+use crate::wire::{Dict, Part, Serializer, Value};
 
 /// The largest WAMP ID (2^53).
 pub const MAX_ID: u64 = 1 << 53;
@@ -57,20 +57,50 @@ impl Payload {
         Self::default()
     }
 
-    /// Appends args/kwargs to a message list, omitting what is empty as the spec allows.
-    fn push_to(&self, list: &mut Vec<Value>) {
+    /// Appends args/kwargs to a message's parts, omitting what is empty as the spec allows.
+    fn push_parts<'a>(&'a self, parts: &mut Parts<'a>) {
         if let Some(raw) = &self.raw {
-            list.push(Value::Bytes(raw.clone()));
+            parts.push(Part::Bytes(raw));
             return;
         }
         match (&self.args, &self.kwargs) {
-            (_, Some(kw)) => {
-                list.push(Value::List(self.args.clone().unwrap_or_default()));
-                list.push(Value::Dict(kw.clone()));
+            (args, Some(kw)) => {
+                parts.push(Part::List(args.as_deref().unwrap_or_default()));
+                parts.push(Part::Dict(kw));
             }
-            (Some(a), None) => list.push(Value::List(a.clone())),
+            (Some(a), None) => parts.push(Part::List(a)),
             (None, None) => {}
         }
+    }
+}
+
+/// A message's list elements, borrowed (at most 7: ERROR with args and kwargs).
+struct Parts<'a> {
+    items: [Part<'a>; 7],
+    len: usize,
+}
+
+impl<'a> Parts<'a> {
+    fn new(code: u64) -> Self {
+        Self {
+            items: [Part::UInt(code); 7],
+            len: 1,
+        }
+    }
+
+    fn push(&mut self, p: Part<'a>) {
+        self.items[self.len] = p;
+        self.len += 1;
+    }
+
+    fn extend<const N: usize>(&mut self, ps: [Part<'a>; N]) {
+        for p in ps {
+            self.push(p);
+        }
+    }
+
+    fn as_slice(&self) -> &[Part<'a>] {
+        &self.items[..self.len]
     }
 }
 
@@ -467,11 +497,49 @@ impl Message {
 
     /// The positional list form.
     pub fn to_value(&self) -> Value {
-        let mut l: Vec<Value> = Vec::with_capacity(7);
-        l.push(Value::from(self.code()));
-        let id = |x: u64| Value::from(x);
-        let d = |x: &Dict| Value::Dict(x.clone());
-        let s = |x: &str| Value::Str(x.to_owned());
+        Value::List(
+            self.parts()
+                .as_slice()
+                .iter()
+                .map(|p| p.to_value())
+                .collect(),
+        )
+    }
+
+    /// The encoding of the message in `ser`, written from borrowed fields (no value tree is
+    /// built: this is the outgoing path).
+    pub fn encode(&self, ser: Serializer) -> bytes::Bytes {
+        let mut out = Vec::new();
+        ser.encode_parts(self.parts().as_slice(), &mut out);
+        bytes::Bytes::from(out)
+    }
+
+    /// An EVENT encoded in `ser` straight from its parts (the broker keeps them shared).
+    pub fn encode_event(
+        ser: Serializer,
+        subscription: u64,
+        publication: u64,
+        details: &Dict,
+        payload: &Payload,
+    ) -> bytes::Bytes {
+        let mut l = Parts::new(code::EVENT);
+        l.extend([
+            Part::UInt(subscription),
+            Part::UInt(publication),
+            Part::Dict(details),
+        ]);
+        payload.push_parts(&mut l);
+        let mut out = Vec::new();
+        ser.encode_parts(l.as_slice(), &mut out);
+        bytes::Bytes::from(out)
+    }
+
+    /// The message's list elements, borrowed.
+    fn parts<'a>(&'a self) -> Parts<'a> {
+        let mut l = Parts::new(self.code());
+        let id = Part::UInt;
+        let d = Part::Dict;
+        let s = |x: &'a str| Part::Str(x);
         match self {
             Message::Hello { realm, details } => l.extend([s(realm), d(details)]),
             Message::Welcome { session, details } => l.extend([id(*session), d(details)]),
@@ -486,7 +554,7 @@ impl Message {
                 payload,
             } => {
                 l.extend([id(*request_type), id(*request), d(details), s(error)]);
-                payload.push_to(&mut l);
+                payload.push_parts(&mut l);
             }
             Message::Publish {
                 request,
@@ -495,7 +563,7 @@ impl Message {
                 payload,
             } => {
                 l.extend([id(*request), d(options), s(topic)]);
-                payload.push_to(&mut l);
+                payload.push_parts(&mut l);
             }
             Message::Published {
                 request,
@@ -524,7 +592,7 @@ impl Message {
                 payload,
             } => {
                 l.extend([id(*subscription), id(*publication), d(details)]);
-                payload.push_to(&mut l);
+                payload.push_parts(&mut l);
             }
             Message::Call {
                 request,
@@ -533,7 +601,7 @@ impl Message {
                 payload,
             } => {
                 l.extend([id(*request), d(options), s(procedure)]);
-                payload.push_to(&mut l);
+                payload.push_parts(&mut l);
             }
             Message::Cancel { request, options } | Message::Interrupt { request, options } => {
                 l.extend([id(*request), d(options)])
@@ -544,7 +612,7 @@ impl Message {
                 payload,
             } => {
                 l.extend([id(*request), d(details)]);
-                payload.push_to(&mut l);
+                payload.push_parts(&mut l);
             }
             Message::Register {
                 request,
@@ -566,7 +634,7 @@ impl Message {
                 payload,
             } => {
                 l.extend([id(*request), id(*registration), d(details)]);
-                payload.push_to(&mut l);
+                payload.push_parts(&mut l);
             }
             Message::Yield {
                 request,
@@ -574,12 +642,12 @@ impl Message {
                 payload,
             } => {
                 l.extend([id(*request), d(options)]);
-                payload.push_to(&mut l);
+                payload.push_parts(&mut l);
             }
             Message::Challenge { method, extra } => l.extend([s(method), d(extra)]),
             Message::Authenticate { signature, extra } => l.extend([s(signature), d(extra)]),
         }
-        Value::List(l)
+        l
     }
 }
 
@@ -728,8 +796,50 @@ mod tests {
                 payload: p,
             },
         ];
+        let payloads = [
+            Payload::empty(),
+            Payload {
+                args: Some(vec![Value::from("x"), Value::Bytes(vec![0, 1].into())]),
+                kwargs: None,
+                raw: None,
+            },
+            Payload {
+                args: None,
+                kwargs: Some(dict([("k", Value::Float(1.5))])),
+                raw: None,
+            },
+            Payload {
+                args: None,
+                kwargs: None,
+                raw: Some(vec![9, 8, 7].into()),
+            },
+        ];
         for m in msgs {
+            // The borrowed-parts encoding is byte for byte the value tree's.
+            for ser in Serializer::ALL {
+                assert_eq!(
+                    m.encode(ser),
+                    ser.encode_to_bytes(&m.to_value()),
+                    "{m:?} {ser:?}"
+                );
+            }
             assert_eq!(Message::from_value(m.to_value()), Ok(m));
+        }
+        for payload in payloads {
+            let details = dict([
+                ("publisher", Value::from(7u64)),
+                ("topic", Value::from("a.b")),
+            ]);
+            let event = Message::Event {
+                subscription: 1,
+                publication: u64::MAX,
+                details: details.clone(),
+                payload: payload.clone(),
+            };
+            for ser in Serializer::ALL {
+                let direct = Message::encode_event(ser, 1, u64::MAX, &details, &payload);
+                assert_eq!(direct, ser.encode_to_bytes(&event.to_value()), "{ser:?}");
+            }
         }
     }
 

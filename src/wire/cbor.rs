@@ -211,6 +211,12 @@ pub(crate) fn encode(v: &Value, out: &mut Vec<u8>) {
         .expect("serializing a Value into a Vec<u8> cannot fail");
 }
 
+/// Appends the CBOR list of `parts` (see `Serializer::encode_parts`).
+pub(crate) fn encode_parts(parts: &[super::Part<'_>], out: &mut Vec<u8>) {
+    ciborium::into_writer(&super::json::SerParts::<false>(parts), out)
+        .expect("serializing parts into a Vec<u8> cannot fail");
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

@@ -162,6 +162,37 @@ pub(crate) fn encode(v: &Value, out: &mut Vec<u8>) {
         .expect("serializing a Value into a Vec<u8> cannot fail");
 }
 
+/// Appends the JSON text of the list of `parts` (see `Serializer::encode_parts`).
+pub(crate) fn encode_parts(parts: &[super::Part<'_>], out: &mut Vec<u8>) {
+    serde_json::to_writer(out, &SerParts::<true>(parts))
+        .expect("serializing parts into a Vec<u8> cannot fail");
+}
+
+/// Serializes a list of borrowed parts through serde (JSON and CBOR).
+pub(crate) struct SerParts<'a, 'p, const JSON: bool>(pub(crate) &'a [super::Part<'p>]);
+
+impl<const JSON: bool> Serialize for SerParts<'_, '_, JSON> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|p| SerPart::<JSON>(*p)))
+    }
+}
+
+struct SerPart<'a, const JSON: bool>(super::Part<'a>);
+
+impl<const JSON: bool> Serialize for SerPart<'_, JSON> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use super::Part;
+        match self.0 {
+            Part::UInt(u) => SerValue::<JSON>(&Value::from(u)).serialize(s),
+            Part::Str(st) => s.serialize_str(st),
+            Part::Bytes(b) if JSON => s.collect_str(&Binary(b)),
+            Part::Bytes(b) => s.serialize_bytes(b),
+            Part::List(l) => s.collect_seq(l.iter().map(SerValue::<JSON>)),
+            Part::Dict(d) => s.collect_map(d.iter().map(|(k, v)| (k, SerValue::<JSON>(v)))),
+        }
+    }
+}
+
 /// Serializes a `Value` through serde; `JSON` selects the WAMP JSON binary convention for
 /// `Bytes`, otherwise they are serialized natively (CBOR byte strings).
 pub(crate) struct SerValue<'a, const JSON: bool>(pub(crate) &'a Value);

@@ -21,6 +21,34 @@ use bytes::Bytes;
 
 pub use value::{Dict, Value};
 
+/// One element of a list encoded from borrowed data (`Serializer::encode_parts`).
+#[derive(Debug, Clone, Copy)]
+pub enum Part<'a> {
+    /// An unsigned integer (an ID, a message code), encoded as `Value::from(u64)` is.
+    UInt(u64),
+    /// A string.
+    Str(&'a str),
+    /// Binary.
+    Bytes(&'a [u8]),
+    /// A list of values.
+    List(&'a [Value]),
+    /// A dictionary.
+    Dict(&'a Dict),
+}
+
+impl Part<'_> {
+    /// The part as an owned value (for tests and the value form of messages).
+    pub fn to_value(self) -> Value {
+        match self {
+            Part::UInt(u) => Value::from(u),
+            Part::Str(s) => Value::Str(s.to_owned()),
+            Part::Bytes(b) => Value::Bytes(Bytes::copy_from_slice(b)),
+            Part::List(l) => Value::List(l.to_vec()),
+            Part::Dict(d) => Value::Dict(d.clone()),
+        }
+    }
+}
+
 /// Maximum number of nested containers (lists and dictionaries) a decoder accepts.
 ///
 /// WAMP messages are themselves a list, so payloads get `MAX_DEPTH - 2` levels. Kept below
@@ -155,6 +183,18 @@ impl Serializer {
             Self::MsgPack => msgpack::encode(v, out),
             Self::Cbor => cbor::encode(v, out),
             Self::UbJson => ubjson::encode(v, out),
+        }
+    }
+
+    /// Appends the encoding of a list of borrowed `parts` to `out`: the same bytes as encoding
+    /// `Value::List` of them, without building (cloning into) that value first. This is how
+    /// messages with payloads are written.
+    pub fn encode_parts(self, parts: &[Part<'_>], out: &mut Vec<u8>) {
+        match self {
+            Self::Json => json::encode_parts(parts, out),
+            Self::MsgPack => msgpack::encode_parts(parts, out),
+            Self::Cbor => cbor::encode_parts(parts, out),
+            Self::UbJson => ubjson::encode_parts(parts, out),
         }
     }
 

@@ -180,6 +180,40 @@ pub(crate) fn encode(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends the msgpack list of `parts` (see `Serializer::encode_parts`).
+pub(crate) fn encode_parts(parts: &[super::Part<'_>], out: &mut Vec<u8>) {
+    use super::Part;
+    const VEC_WRITE: &str = "writing msgpack into a Vec<u8> cannot fail";
+    enc::write_array_len(out, wire_len(parts.len())).expect(VEC_WRITE);
+    for part in parts {
+        match *part {
+            Part::UInt(u) => encode(&Value::from(u), out),
+            Part::Str(s) => {
+                enc::write_str_len(out, wire_len(s.len())).expect(VEC_WRITE);
+                out.extend_from_slice(s.as_bytes());
+            }
+            Part::Bytes(b) => {
+                enc::write_bin_len(out, wire_len(b.len())).expect(VEC_WRITE);
+                out.extend_from_slice(b);
+            }
+            Part::List(l) => {
+                enc::write_array_len(out, wire_len(l.len())).expect(VEC_WRITE);
+                for item in l {
+                    encode(item, out);
+                }
+            }
+            Part::Dict(d) => {
+                enc::write_map_len(out, wire_len(d.len())).expect(VEC_WRITE);
+                for (k, item) in d {
+                    enc::write_str_len(out, wire_len(k.len())).expect(VEC_WRITE);
+                    out.extend_from_slice(k.as_bytes());
+                    encode(item, out);
+                }
+            }
+        }
+    }
+}
+
 fn wire_len(len: usize) -> u32 {
     u32::try_from(len).expect("msgpack lengths are below 2^32")
 }

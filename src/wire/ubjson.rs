@@ -269,6 +269,58 @@ fn high_precision(s: &str) -> Result<Value, DecodeError> {
     }
 }
 
+/// Appends the UBJSON list of `parts` (see `Serializer::encode_parts`).
+pub(crate) fn encode_parts(parts: &[super::Part<'_>], out: &mut Vec<u8>) {
+    use super::Part;
+    out.push(b'[');
+    for part in parts {
+        match *part {
+            Part::UInt(u) => encode(&Value::from(u), out),
+            Part::Str(s) => str_value(s, out),
+            Part::Bytes(b) => bytes_value(b, out),
+            Part::List(l) => list_value(l, out),
+            Part::Dict(d) => dict_value(d, out),
+        }
+    }
+    out.push(b']');
+}
+
+/// A string (`C` for one byte, as py-ubjson writes a one-character string).
+fn str_value(s: &str, out: &mut Vec<u8>) {
+    if s.len() == 1 {
+        out.push(b'C');
+        out.push(s.as_bytes()[0]);
+    } else {
+        out.push(b'S');
+        length_value(s.len(), out);
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn bytes_value(b: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"[$U#");
+    length_value(b.len(), out);
+    out.extend_from_slice(b);
+}
+
+fn list_value(l: &[Value], out: &mut Vec<u8>) {
+    out.push(b'[');
+    for item in l {
+        encode(item, out);
+    }
+    out.push(b']');
+}
+
+fn dict_value(d: &super::Dict, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (k, item) in d {
+        length_value(k.len(), out);
+        out.extend_from_slice(k.as_bytes());
+        encode(item, out);
+    }
+    out.push(b'}');
+}
+
 /// Appends the UBJSON encoding of `v` to `out`, as py-ubjson's `dumpb(v)` would.
 pub(crate) fn encode(v: &Value, out: &mut Vec<u8>) {
     match v {
@@ -299,35 +351,11 @@ pub(crate) fn encode(v: &Value, out: &mut Vec<u8>) {
                 out.extend_from_slice(&f.to_be_bytes());
             }
         }
-        Value::Str(s) if s.len() == 1 => {
-            out.push(b'C');
-            out.push(s.as_bytes()[0]);
-        }
-        Value::Str(s) => {
-            out.push(b'S');
-            length_value(s.len(), out);
-            out.extend_from_slice(s.as_bytes());
-        }
-        Value::Bytes(b) => {
-            out.extend_from_slice(b"[$U#");
-            length_value(b.len(), out);
-            out.extend_from_slice(b);
-        }
-        Value::List(l) => {
-            out.push(b'[');
-            for item in l {
-                encode(item, out);
-            }
-            out.push(b']');
-        }
+        Value::Str(s) => str_value(s, out),
+        Value::Bytes(b) => bytes_value(b, out),
+        Value::List(l) => list_value(l, out),
         Value::Dict(d) => {
-            out.push(b'{');
-            for (k, item) in d {
-                length_value(k.len(), out);
-                out.extend_from_slice(k.as_bytes());
-                encode(item, out);
-            }
-            out.push(b'}');
+            dict_value(d, out);
         }
     }
 }
