@@ -215,11 +215,18 @@ impl Ctx {
                 }
             }
         });
+        let authenticator_realms = s
+            .auth
+            .dynamic_realm
+            .iter()
+            .filter_map(|(method, name)| Some((method.clone(), self.realms.get(name)?.clone())))
+            .collect();
         Arc::new(MqttEndpoint {
             settings: Arc::new(s.clone()),
             realm,
             password_file,
             acl_file,
+            authenticator_realms,
         })
     }
 

@@ -243,6 +243,8 @@ struct ParsedAuth {
     cryptosign: BTreeMap<String, CryptosignPrincipal>,
     /// `type: "dynamic"` methods: method → authenticator procedure.
     dynamic: BTreeMap<String, String>,
+    /// method → `authenticator-realm`.
+    dynamic_realm: BTreeMap<String, String>,
     /// `tls` principals by certificate fingerprint.
     tls: BTreeMap<String, crate::config::TlsPrincipal>,
     /// The roles of the ticket principals, WAMP-CRA users and cryptosign principals.
@@ -301,6 +303,8 @@ pub(super) struct Checker<'e> {
     store_files: HashMap<String, Path>,
     /// MQTT realm/role references of the transports of the current worker so far.
     mqtt_refs: Vec<MqttRef>,
+    /// `authenticator-realm`s of the transports of the current worker so far, with their paths.
+    realm_refs: Vec<(String, Path)>,
 }
 
 impl<'e> Checker<'e> {
@@ -325,6 +329,7 @@ impl<'e> Checker<'e> {
             unix_listeners: HashMap::new(),
             store_files: HashMap::new(),
             mqtt_refs: Vec::new(),
+            realm_refs: Vec::new(),
         };
         match checker.node(root) {
             Some(node) if checker.errors.is_empty() => Ok((node, checker.warnings)),
@@ -615,6 +620,7 @@ impl<'e> Checker<'e> {
         let mut transport_ids = HashMap::new();
         let mut role_refs = Vec::new();
         self.mqtt_refs.clear();
+        self.realm_refs.clear();
         for (i, transport) in self
             .list(get(map, "transports"), &transports_path)
             .iter()
@@ -629,7 +635,18 @@ impl<'e> Checker<'e> {
             }
         }
         let mqtt_refs = std::mem::take(&mut self.mqtt_refs);
+        let realm_refs = std::mem::take(&mut self.realm_refs);
         if realms_ok {
+            for (realm, path) in realm_refs {
+                if !realms.iter().any(|r| r.name == realm) {
+                    self.error(
+                        &path,
+                        format!(
+                            "realm {realm:?} (of the authenticator) is not defined in this worker"
+                        ),
+                    );
+                }
+            }
             for RoleRef {
                 role,
                 path,
@@ -1080,6 +1097,7 @@ impl<'e> Checker<'e> {
                 wampcra: parsed.wampcra,
                 cryptosign: parsed.cryptosign,
                 dynamic: parsed.dynamic,
+                dynamic_realm: parsed.dynamic_realm,
                 tls: parsed.tls,
                 password_file: None,
                 password_file_role: anonymous_role.clone(),
@@ -1957,6 +1975,7 @@ impl<'e> Checker<'e> {
         // The anonymous role `auth` gives (`options.role` when `auth.anonymous` has none), and
         // whether `auth` is there at all.
         let mut dynamic = BTreeMap::new();
+        let mut dynamic_realm = BTreeMap::new();
         let mut tls = BTreeMap::new();
         let (from_auth, ticket, principal_roles, auth_given) = match parsed {
             // Crossbar: without `auth`, anonymous access is allowed.
@@ -1976,6 +1995,7 @@ impl<'e> Checker<'e> {
                     Anonymous::Off => None,
                 };
                 dynamic = parsed.dynamic;
+                dynamic_realm = parsed.dynamic_realm;
                 tls = parsed.tls;
                 (from_auth, parsed.ticket, parsed.roles, true)
             }
@@ -2020,6 +2040,7 @@ impl<'e> Checker<'e> {
                 wampcra: BTreeMap::new(),
                 cryptosign: BTreeMap::new(),
                 dynamic,
+                dynamic_realm,
                 tls,
                 password_file,
                 password_file_role,
@@ -2733,15 +2754,14 @@ impl<'e> Checker<'e> {
             return true;
         };
         let start = self.errors.len();
-        if raw.authenticator_realm.is_some() {
-            self.error(
-                &path.key("authenticator-realm"),
-                "not supported yet: the authenticator must be in the session's realm",
-            );
-        }
         self.procedure(&raw.authenticator, &path.key("authenticator"));
         if self.ok_since(start) {
             parsed.dynamic.insert(method.to_owned(), raw.authenticator);
+            if let Some(realm) = raw.authenticator_realm {
+                self.realm_refs
+                    .push((realm.clone(), path.key("authenticator-realm")));
+                parsed.dynamic_realm.insert(method.to_owned(), realm);
+            }
         }
         true
     }

@@ -187,9 +187,12 @@ pub struct TransportAuth {
     /// `tls` (static `principals` by `certificate-sha1`): normalized fingerprint
     /// (`AA:BB:...`, upper case) → principal.
     pub tls: std::collections::BTreeMap<String, TlsPrincipal>,
-    /// `type: "dynamic"` methods: method ("ticket", "wampcra") → authenticator procedure in the
-    /// session's realm. Checked before the static principals of the same method.
+    /// `type: "dynamic"` methods: method ("ticket", "wampcra", ...) → authenticator procedure.
+    /// Checked before the static principals of the same method.
     pub dynamic: std::collections::BTreeMap<String, String>,
+    /// `authenticator-realm` of a dynamic method: the realm the authenticator is registered in
+    /// (absent: the realm the client joins).
+    pub dynamic_realm: std::collections::BTreeMap<String, String>,
     /// MQTT only: a mosquitto `password_file` (users get `password_file_role`).
     pub password_file: Option<PathBuf>,
     /// Role of users authenticated by `password_file`.
@@ -207,6 +210,7 @@ impl Default for TransportAuth {
             cryptosign: Default::default(),
             tls: Default::default(),
             dynamic: Default::default(),
+            dynamic_realm: Default::default(),
             password_file: None,
             password_file_role: "anonymous".into(),
             acl_file: None,

@@ -802,9 +802,9 @@ pub(super) struct RawAuthDynamic {
     pub(super) _kind: Child,
     /// The authenticator procedure (in the session's realm).
     pub(super) authenticator: String,
-    /// Crossbar's realm of the authenticator: not supported yet (it must be the session's).
+    /// Crossbar's realm of the authenticator (default: the realm the client joins).
     #[serde(rename = "authenticator-realm")]
-    pub(super) authenticator_realm: Walked,
+    pub(super) authenticator_realm: Option<String>,
 }
 
 /// A static `ticket` principal. The ticket is any JSON here: `config::check` checks it by hand

@@ -333,6 +333,7 @@ fn sample_config_parses() {
             anonymous: None,
             cryptosign: Default::default(),
             dynamic: Default::default(),
+            dynamic_realm: Default::default(),
             tls: Default::default(),
             ticket: [(
                 "joe".to_owned(),
@@ -756,8 +757,6 @@ fn unsupported_keys_report_their_paths() {
         "workers[0].transports[0].auth.anonymous.authid: not supported yet",
         "workers[0].transports[0].auth.ticket.type: authentication type \"function\" is not \
          supported yet",
-        "workers[0].transports[0].auth.wampcra.authenticator-realm: not supported yet: the \
-         authenticator must be in the session's realm",
         "workers[0].transports[0].auth.cryptosign.trustroots: not supported yet",
         "workers[0].transports[0].auth.scram: authentication method \"scram\" is not supported \
          yet",
@@ -3533,6 +3532,7 @@ fn every_wamp_transport_kind_carries_its_auth() {
         wampcra: BTreeMap::new(),
         cryptosign: Default::default(),
         dynamic: Default::default(),
+        dynamic_realm: Default::default(),
         tls: Default::default(),
         password_file: None,
         password_file_role: "anonymous".into(),
@@ -3786,9 +3786,20 @@ fn dynamic_auth_problems() {
         assert_eq!(
             errors(&config),
             [format!(
-                "{path}.{method}.authenticator-realm: not supported yet: the authenticator \
-                 must be in the session's realm"
+                "{path}.{method}.authenticator-realm: realm \"realm2\" (of the authenticator) \
+                 is not defined in this worker"
             )]
+        );
+        let config = ws_auth(json!({method: {
+            "type": "dynamic", "authenticator": "com.x", "authenticator-realm": "realm1"
+        }}));
+        let node = parse(&config).expect("an existing authenticator realm is fine");
+        let TransportConfig::WebSocket(ws) = &node.routers[0].transports[0] else {
+            panic!("websocket expected");
+        };
+        assert_eq!(
+            ws.auth.dynamic_realm.get(method).map(String::as_str),
+            Some("realm1")
         );
         let config = ws_auth(json!({method: {
             "type": "dynamic", "authenticator": "com.x", "principals": {}
@@ -3994,6 +4005,7 @@ fn cryptosign_auth_parses() {
         TransportAuth {
             anonymous: None,
             dynamic: Default::default(),
+            dynamic_realm: Default::default(),
             tls: Default::default(),
             ticket: BTreeMap::new(),
             wampcra: BTreeMap::new(),
@@ -4257,6 +4269,7 @@ fn mqtt_auth_anonymous_and_ticket() {
             wampcra: BTreeMap::new(),
             cryptosign: Default::default(),
             dynamic: Default::default(),
+            dynamic_realm: Default::default(),
             tls: Default::default(),
             password_file: None,
             password_file_role: "anonymous".into(),
@@ -4441,6 +4454,7 @@ fn mqtt_password_file() {
             wampcra: BTreeMap::new(),
             cryptosign: Default::default(),
             dynamic: Default::default(),
+            dynamic_realm: Default::default(),
             tls: Default::default(),
             password_file: Some(dir.path().join("passwd")),
             password_file_role: "device".into(),
@@ -4534,6 +4548,7 @@ fn mqtt_acl_file() {
             wampcra: BTreeMap::new(),
             cryptosign: Default::default(),
             dynamic: Default::default(),
+            dynamic_realm: Default::default(),
             tls: Default::default(),
             password_file: Some(dir.path().join("passwd")),
             password_file_role: "device".into(),

@@ -49,6 +49,16 @@ pub struct MqttEndpoint {
     pub password_file: Option<Arc<crate::auth::mosquitto::PasswordFile>>,
     /// `options.acl_file`, loaded at start (mosquitto semantics, on top of the role checks).
     pub acl_file: Option<Arc<crate::auth::mosquitto::AclFile>>,
+    /// The realms of dynamic authenticators with an `authenticator-realm` (method → realm);
+    /// the others are called in `realm`.
+    pub authenticator_realms: std::collections::BTreeMap<String, RealmHandle>,
+}
+
+impl MqttEndpoint {
+    /// The realm whose dealer reaches the dynamic authenticator of `method`.
+    fn authenticator_realm(&self, method: &str) -> &RealmHandle {
+        self.authenticator_realms.get(method).unwrap_or(&self.realm)
+    }
 }
 
 /// Failed MQTT authentications since start.
@@ -234,7 +244,7 @@ async fn authenticate_tls(
             Value::Dict(info),
         ];
         let answer = ep
-            .realm
+            .authenticator_realm("tls")
             .internal_call(procedure, args, AUTHENTICATOR_TIMEOUT)
             .await;
         match answer
@@ -284,7 +294,7 @@ async fn authenticate_dynamic(
         Value::Dict(info),
     ];
     match ep
-        .realm
+        .authenticator_realm("ticket")
         .internal_call(procedure, args, AUTHENTICATOR_TIMEOUT)
         .await
     {

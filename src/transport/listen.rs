@@ -419,6 +419,7 @@ mod tests {
             realm: realm.clone(),
             password_file: None,
             acl_file: None,
+            authenticator_realms: Default::default(),
         });
         let rs = Arc::new(RawSocketEndpoint {
             settings: Default::default(),

@@ -144,17 +144,6 @@ impl Expected {
 /// How long a dynamic authenticator may take.
 const AUTHENTICATOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Calls a dynamic authenticator through the realm's dealer.
-async fn call_authenticator(
-    realm: &RealmHandle,
-    procedure: &str,
-    args: Vec<Value>,
-) -> Result<Value, String> {
-    realm
-        .internal_call(procedure, args, AUTHENTICATOR_TIMEOUT)
-        .await
-}
-
 /// The (authid, role) a dynamic authenticator grants: a role name, or `{"role": .., "authid"?:
 /// ..}` (an `authid` replaces the one the client asked for).
 pub(crate) fn principal_from(v: &Value, authid: &str) -> Option<(String, String)> {
@@ -620,7 +609,9 @@ impl WampSession {
                         Value::from(authid.as_str()),
                         Value::Dict(info),
                     ];
-                    let answer = call_authenticator(&realm, &auth.dynamic[method], args).await;
+                    let answer = self
+                        .call_authenticator(method, &realm, &auth.dynamic[method], args)
+                        .await;
                     let method = if method == "tls" { "tls" } else { "anonymous" };
                     return match answer.ok().and_then(|v| principal_from(&v, &authid)) {
                         Some((authid, role)) => {
@@ -694,7 +685,10 @@ impl WampSession {
                                 Value::from(authid.as_str()),
                                 Value::Dict(details),
                             ];
-                            match call_authenticator(&realm, procedure, args).await {
+                            match self
+                                .call_authenticator("wampcra", &realm, procedure, args)
+                                .await
+                            {
                                 Ok(Value::Dict(d)) => cra_user_from(&d),
                                 _ => None,
                             }
@@ -803,7 +797,10 @@ impl WampSession {
                             Value::from(authid.as_str()),
                             Value::Dict(info),
                         ];
-                        let answer = call_authenticator(&realm, procedure, args).await.ok();
+                        let answer = self
+                            .call_authenticator("cryptosign", &realm, procedure, args)
+                            .await
+                            .ok();
                         let granted = answer.as_ref().and_then(|v| {
                             let key = v
                                 .as_dict()?
@@ -892,6 +889,27 @@ impl WampSession {
         Flow::Continue
     }
 
+    /// Calls the dynamic authenticator `procedure` of `method` through the dealer of its realm:
+    /// the method's `authenticator-realm`, else `joining` (the realm the client asked for).
+    async fn call_authenticator(
+        &self,
+        method: &str,
+        joining: &RealmHandle,
+        procedure: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, String> {
+        let realm = self
+            .cfg
+            .auth
+            .dynamic_realm
+            .get(method)
+            .and_then(|r| self.cfg.realms.get(r))
+            .unwrap_or(joining);
+        realm
+            .internal_call(procedure, args, AUTHENTICATOR_TIMEOUT)
+            .await
+    }
+
     /// A failed authentication in HELLO: counted, delayed, ABORT `not_authorized`.
     async fn refuse(&mut self, why: &str, out: &mut Vec<Message>) -> Flow {
         AUTH_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -917,7 +935,9 @@ impl WampSession {
                     Value::from(p.authid.as_str()),
                     Value::Dict(details),
                 ];
-                let answer = call_authenticator(&p.realm, procedure, args).await;
+                let answer = self
+                    .call_authenticator("ticket", &p.realm, procedure, args)
+                    .await;
                 match answer.ok().and_then(|v| principal_from(&v, &p.authid)) {
                     Some((authid, role)) => (true, Some(role), authid),
                     None => (false, None, p.authid.clone()),

@@ -50,13 +50,14 @@ ROLES = [
 ]
 
 
-def dynamic_config(port, port2, mqtt_port):
+def dynamic_config(port, port2, mqtt_port, port4):
     dyn = {"type": "dynamic", "authenticator": AUTHENTICATOR}
     return {
         "version": 2,
         "workers": [{
             "type": "router",
-            "realms": [{"name": "realm1", "roles": ROLES}, {"name": "realm2", "roles": ROLES}],
+            "realms": [{"name": "realm1", "roles": ROLES}, {"name": "realm2", "roles": ROLES},
+                       {"name": "authrealm", "roles": ROLES}],
             "transports": [{
                 "type": "websocket",
                 "endpoint": {"type": "tcp", "port": port, "interface": HOST},
@@ -74,6 +75,12 @@ def dynamic_config(port, port2, mqtt_port):
                 "serializers": ["json", "msgpack", "cbor"],
                 "auth": {"anonymous": dyn, "cryptosign": dyn},
             }, {
+                # the authenticator lives in another realm (Crossbar's authenticator-realm)
+                "type": "websocket",
+                "endpoint": {"type": "tcp", "port": port4, "interface": HOST},
+                "url": f"ws://{HOST}:{port4}/ws",
+                "auth": {"ticket": {**dyn, "authenticator-realm": "authrealm"}},
+            }, {
                 "type": "mqtt",
                 "endpoint": {"type": "tcp", "port": mqtt_port, "interface": HOST},
                 "options": {"realm": "realm1", "payload_mapping": {"": {"type": "utf8"}},
@@ -86,13 +93,13 @@ def dynamic_config(port, port2, mqtt_port):
 @pytest.fixture(scope="module")
 def node():
     ports = set()
-    while len(ports) < 3:
+    while len(ports) < 4:
         ports.add(free_port())
-    port, port2, mqtt_port = sorted(ports)
-    router = Router(dynamic_config(port, port2, mqtt_port), name="auth-dynamic")
-    for p in (port2, mqtt_port):
+    port, port2, mqtt_port, port4 = sorted(ports)
+    router = Router(dynamic_config(port, port2, mqtt_port, port4), name="auth-dynamic")
+    for p in (port2, mqtt_port, port4):
         wait_listening(p, router)
-    router.port2, router.mqtt_port = port2, mqtt_port
+    router.port2, router.mqtt_port, router.port4 = port2, mqtt_port, port4
     yield router
     _stop_checked(router)
 
@@ -100,8 +107,9 @@ def node():
 class Backend:
     """An anonymous session in realm1 registering AUTHENTICATOR; records its calls."""
 
-    def __init__(self, url):
+    def __init__(self, url, realm="realm1"):
         self.url = url
+        self.realm = realm
         self.calls = []
         self.session = None
 
@@ -122,7 +130,7 @@ class Backend:
         raise ApplicationError("com.example.no_such_user", f"{method} {authid!r} refused")
 
     async def __aenter__(self):
-        self.session = await connect(self.url, realm="realm1", name="backend")
+        self.session = await connect(self.url, realm=self.realm, name="backend")
         await self.session.register(self.authenticate, AUTHENTICATOR)
         return self
 
@@ -335,5 +343,28 @@ def test_dynamic_mqtt_ticket(node):
             assert (realm, authid, info["authmethod"], info["ticket"]) == (
                 "realm1", "sensor1", "ticket", "pw1"), backend.calls[0]
             assert info["authextra"] == {"client_id": cid}, info
+
+    run(body())
+
+
+def test_authenticator_in_another_realm(node):
+    async def body():
+        async with Backend(node.url, realm="authrealm") as backend:
+            s = await open_auth("ws", node.port4, authmethods=["ticket"], authid="joe",
+                                answer=ticket_answer("good"))
+            details = await joined(s)
+            check_welcome(details, "joe", "user", "ticket")
+            await close(s)
+            # called in authrealm, told the realm the client joins
+            assert backend.calls == [
+                ("realm1", "joe", {"authmethod": "ticket", "ticket": "good"})
+            ], backend.calls
+        # without the authenticator registered in authrealm: refused (not looked up in realm1)
+        async with Backend(node.url, realm="realm1"):
+            s = await open_auth("ws", node.port4, authmethods=["ticket"], authid="joe",
+                                answer=ticket_answer("good"))
+            reason = await refused(s)
+            assert reason == "wamp.error.not_authorized", reason
+            await close(s)
 
     run(body())
