@@ -116,7 +116,7 @@ fn mqtt_upgrade(
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
+                        super::read_ahead::ReadAhead::new(TokioIo::new(upgraded)),
                         tokio_tungstenite::tungstenite::protocol::Role::Server,
                         Some(websocket::ws_config(max, max)),
                     )

@@ -3,6 +3,7 @@
 pub mod http;
 pub mod listen;
 pub mod rawsocket;
+pub mod read_ahead;
 pub mod wamp_conn;
 pub mod web;
 pub mod websocket;

@@ -59,6 +59,8 @@ pub const ERR_MAX_CONNECTIONS: u8 = 4;
 
 /// Initial read buffer per connection (grows on demand up to one frame).
 const READ_BUFFER: usize = 4 * 1024;
+/// The read buffer a connection starts with: an idle session should not hold `READ_BUFFER`.
+const IDLE_READ_BUFFER: usize = 512;
 /// Outgoing bytes buffered before `feed` writes to the socket (write coalescing).
 const WRITE_BUFFER: usize = 64 * 1024;
 /// How long the connection loop waits for the peer's EOF after we shut down our side.
@@ -499,7 +501,7 @@ where
     let mut framed = Framed::with_capacity(
         io,
         RawSocketCodec::new(recv_max, client.max_len),
-        READ_BUFFER,
+        IDLE_READ_BUFFER,
     );
     framed.set_backpressure_boundary(WRITE_BUFFER);
     // tokio-util starts the write buffer at 8 KiB; an idle connection needs none (it grows on
@@ -570,6 +572,12 @@ where
     async fn recv(&mut self) -> Inbound {
         if let Err(e) = self.send_pong().await {
             return Inbound::Failed(e.to_string());
+        }
+        // `Framed` reserves one spare byte before a read: keep room for a real read on a busy
+        // connection (as the MQTT loop does), while an idle one stays at `IDLE_READ_BUFFER`.
+        let rb = self.framed.read_buffer_mut();
+        if rb.capacity() - rb.len() < 256 {
+            rb.reserve(READ_BUFFER);
         }
         match self.framed.next().await {
             None => Inbound::Closed,

@@ -33,9 +33,10 @@ use crate::router::SharedEvent;
 use crate::wamp::session::{SessionConfig, WampSession};
 use crate::wire::{self, Serializer};
 
-/// Initial read buffer per connection; tungstenite grows it on demand (its default is 128 KiB,
-/// far too much for idle connections).
-const READ_BUFFER: usize = 4 * 1024;
+/// tungstenite's read buffer per connection, kept for the connection's life (its default is
+/// 128 KiB). Small: the socket is read in 4 KiB pieces by `read_ahead::ReadAhead` underneath,
+/// which holds memory only while data waits.
+const READ_BUFFER: usize = 512;
 /// Outgoing bytes buffered before tungstenite writes to the socket.
 const WRITE_BUFFER: usize = 64 * 1024;
 
@@ -231,7 +232,7 @@ pub fn upgrade(
                 Ok(upgraded) => {
                     let cfg = ws_config(ep2.options.max_message_size, ep2.options.max_frame_size);
                     let ws = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
+                        super::read_ahead::ReadAhead::new(TokioIo::new(upgraded)),
                         Role::Server,
                         Some(cfg),
                     )
