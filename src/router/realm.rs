@@ -216,6 +216,8 @@ pub enum RealmCmd {
         args: Vec<Value>,
         /// Reply.
         reply: oneshot::Sender<Result<Value, String>>,
+        /// How long the callee may take.
+        timeout: std::time::Duration,
     },
     /// An MQTT client connects.
     MqttConnect(MqttConnect),
@@ -596,7 +598,8 @@ impl RealmCore {
                 procedure,
                 args,
                 reply,
-            } => self.auth_call(&procedure, args, reply),
+                timeout,
+            } => self.auth_call(&procedure, args, reply, timeout),
             RealmCmd::MqttConnect(c) => self.mqtt_connect(c),
             RealmCmd::MqttPublish {
                 session,
@@ -1406,6 +1409,7 @@ impl RealmHandle {
             procedure: procedure.to_owned(),
             args,
             reply: tx,
+            timeout,
         };
         self.tx
             .send(cmd)

@@ -604,13 +604,9 @@ impl WampSession {
                     } else {
                         requested_authid.map_or_else(random_authid, str::to_owned)
                     };
-                    let args = vec![
-                        Value::from(realm_name.as_str()),
-                        Value::from(authid.as_str()),
-                        Value::Dict(info),
-                    ];
+                    let procedure = &auth.dynamic[method];
                     let answer = self
-                        .call_authenticator(method, &realm, &auth.dynamic[method], args)
+                        .call_authenticator(method, &realm, procedure, &authid, info)
                         .await;
                     let method = if method == "tls" { "tls" } else { "anonymous" };
                     return match answer.ok().and_then(|v| principal_from(&v, &authid)) {
@@ -636,43 +632,32 @@ impl WampSession {
                             .await;
                     }
                 }
-                "ticket" if auth.dynamic.contains_key("ticket") => {
-                    let procedure = auth.dynamic["ticket"].clone();
+                "ticket" if !auth.ticket.is_empty() || auth.dynamic.contains_key("ticket") => {
                     let authid = requested_authid.unwrap_or_default().to_owned();
-                    let pending = Pending {
-                        realm,
-                        method: "ticket",
-                        role: None,
-                        expected: Expected::Dynamic { procedure },
-                        authid,
-                        callee_cancels,
-                    };
-                    self.state = State::Challenged(Box::new(pending));
-                    out.push(Message::Challenge {
-                        method: "ticket".into(),
-                        extra: Dict::new(),
-                    });
-                    return Flow::Continue;
-                }
-                "ticket" if !auth.ticket.is_empty() => {
-                    let authid = requested_authid.unwrap_or_default().to_owned();
-                    let principal = auth.ticket.get(&authid);
-                    let pending = Pending {
-                        realm,
-                        method: "ticket",
-                        role: principal.map(|p| p.role.clone()),
-                        expected: Expected::Secret(
-                            principal.map_or_else(random_authid, |p| p.ticket.clone()),
+                    let (role, expected) = match auth.dynamic.get("ticket") {
+                        // The authenticator decides once the ticket is there.
+                        Some(procedure) => (
+                            None,
+                            Expected::Dynamic {
+                                procedure: procedure.clone(),
+                            },
                         ),
-                        authid,
-                        callee_cancels,
+                        None => {
+                            let principal = auth.ticket.get(&authid);
+                            let ticket = principal.map_or_else(random_authid, |p| p.ticket.clone());
+                            (principal.map(|p| p.role.clone()), Expected::Secret(ticket))
+                        }
                     };
-                    self.state = State::Challenged(Box::new(pending));
-                    out.push(Message::Challenge {
-                        method: "ticket".into(),
-                        extra: Dict::new(),
-                    });
-                    return Flow::Continue;
+                    return self.challenge(
+                        realm,
+                        "ticket",
+                        authid,
+                        role,
+                        expected,
+                        Dict::new(),
+                        callee_cancels,
+                        out,
+                    );
                 }
                 "wampcra" if !auth.wampcra.is_empty() || auth.dynamic.contains_key("wampcra") => {
                     let authid = requested_authid.unwrap_or_default().to_owned();
@@ -680,13 +665,8 @@ impl WampSession {
                     let dynamic_user = match auth.dynamic.get("wampcra") {
                         Some(procedure) => {
                             let details = dict([("authmethod", Value::from("wampcra"))]);
-                            let args = vec![
-                                Value::from(realm_name.as_str()),
-                                Value::from(authid.as_str()),
-                                Value::Dict(details),
-                            ];
                             match self
-                                .call_authenticator("wampcra", &realm, procedure, args)
+                                .call_authenticator("wampcra", &realm, procedure, &authid, details)
                                 .await
                             {
                                 Ok(Value::Dict(d)) => cra_user_from(&d),
@@ -732,20 +712,16 @@ impl WampSession {
                         None => cra_sign(random_authid().as_bytes(), &challenge),
                     };
                     let expected = Expected::Secret(expected);
-                    let pending = Pending {
+                    return self.challenge(
                         realm,
-                        method: "wampcra",
+                        "wampcra",
+                        authid,
                         role,
                         expected,
-                        authid,
-                        callee_cancels,
-                    };
-                    self.state = State::Challenged(Box::new(pending));
-                    out.push(Message::Challenge {
-                        method: "wampcra".into(),
                         extra,
-                    });
-                    return Flow::Continue;
+                        callee_cancels,
+                        out,
+                    );
                 }
                 "tls" if !auth.tls.is_empty() => {
                     // The certificate was verified against `ca_certificates` in the handshake;
@@ -792,13 +768,8 @@ impl WampSession {
                             ("authmethod", Value::from("cryptosign")),
                             ("authextra", authextra.clone()),
                         ]);
-                        let args = vec![
-                            Value::from(realm_name.as_str()),
-                            Value::from(authid.as_str()),
-                            Value::Dict(info),
-                        ];
                         let answer = self
-                            .call_authenticator("cryptosign", &realm, procedure, args)
+                            .call_authenticator("cryptosign", &realm, procedure, &authid, info)
                             .await
                             .ok();
                         let granted = answer.as_ref().and_then(|v| {
@@ -838,11 +809,19 @@ impl WampSession {
                             None => (requested_authid.unwrap_or_default().to_owned(), None, None),
                         }
                     };
-                    return self.cryptosign_challenge(
+                    let challenge: [u8; 32] = rand::random();
+                    let extra = dict([
+                        ("challenge", Value::from(encode_hex(&challenge))),
+                        ("channel_binding", Value::Null),
+                    ]);
+                    let expected = Expected::Ed25519 { challenge, key };
+                    return self.challenge(
                         realm,
+                        "cryptosign",
                         authid,
                         role,
-                        key,
+                        expected,
+                        extra,
                         callee_cancels,
                         out,
                     );
@@ -858,45 +837,46 @@ impl WampSession {
         )
     }
 
-    /// Sends the cryptosign CHALLENGE; the answer must verify with `key` (none: it cannot).
-    fn cryptosign_challenge(
+    /// Sends the CHALLENGE of `method` and waits for AUTHENTICATE, which must match `expected`;
+    /// `role` is the role on success (`None`: the answer is checked anyway, then refused).
+    #[allow(clippy::too_many_arguments)]
+    fn challenge(
         &mut self,
         realm: RealmHandle,
+        method: &'static str,
         authid: String,
         role: Option<String>,
-        key: Option<[u8; 32]>,
+        expected: Expected,
+        extra: Dict,
         callee_cancels: bool,
         out: &mut Vec<Message>,
     ) -> Flow {
-        let challenge: [u8; 32] = rand::random();
-        let extra = dict([
-            ("challenge", Value::from(encode_hex(&challenge))),
-            ("channel_binding", Value::Null),
-        ]);
         let pending = Pending {
             realm,
-            method: "cryptosign",
+            method,
             role,
-            expected: Expected::Ed25519 { challenge, key },
+            expected,
             authid,
             callee_cancels,
         };
         self.state = State::Challenged(Box::new(pending));
         out.push(Message::Challenge {
-            method: "cryptosign".into(),
+            method: method.into(),
             extra,
         });
         Flow::Continue
     }
 
-    /// Calls the dynamic authenticator `procedure` of `method` through the dealer of its realm:
-    /// the method's `authenticator-realm`, else `joining` (the realm the client asked for).
+    /// Calls the dynamic authenticator `procedure` of `method` as Crossbar does,
+    /// `procedure(realm, authid, details)` with the realm the client joins, through the dealer of
+    /// the method's `authenticator-realm`, else of `joining`.
     async fn call_authenticator(
         &self,
         method: &str,
         joining: &RealmHandle,
         procedure: &str,
-        args: Vec<Value>,
+        authid: &str,
+        details: Dict,
     ) -> Result<Value, String> {
         let realm = self
             .cfg
@@ -905,6 +885,11 @@ impl WampSession {
             .get(method)
             .and_then(|r| self.cfg.realms.get(r))
             .unwrap_or(joining);
+        let args = vec![
+            Value::from(&*joining.name),
+            Value::from(authid),
+            Value::Dict(details),
+        ];
         realm
             .internal_call(procedure, args, AUTHENTICATOR_TIMEOUT)
             .await
@@ -930,13 +915,8 @@ impl WampSession {
                     ("authmethod", Value::from("ticket")),
                     ("ticket", Value::from(signature.as_str())),
                 ]);
-                let args = vec![
-                    Value::from(&*p.realm.name),
-                    Value::from(p.authid.as_str()),
-                    Value::Dict(details),
-                ];
                 let answer = self
-                    .call_authenticator("ticket", &p.realm, procedure, args)
+                    .call_authenticator("ticket", &p.realm, procedure, &p.authid, details)
                     .await;
                 match answer.ok().and_then(|v| principal_from(&v, &p.authid)) {
                     Some((authid, role)) => (true, Some(role), authid),

@@ -430,26 +430,16 @@ impl RealmCore {
             p.payload.args.clone().map_or(Value::Null, Value::List),
             p.payload.kwargs.clone().map_or(Value::Null, Value::Dict),
         ];
-        match self.invoke_internal(encoder, args) {
-            Some((inv, callee)) => {
-                let what = CodecWork::Encode {
-                    topic,
-                    uri: p.topic.clone(),
-                    targets,
-                };
-                let deadline = std::time::Instant::now() + CODEC_TIMEOUT;
-                self.codec_calls.insert(
-                    inv,
-                    CodecCall {
-                        callee,
-                        deadline,
-                        what,
-                    },
-                );
-            }
-            None => {
-                self.bridge_dropped(&p.topic, "the dynamic encoder is not registered (or busy)")
-            }
+        let what = CodecWork::Encode {
+            topic,
+            uri: p.topic.clone(),
+            targets,
+        };
+        if self
+            .start_internal_call(encoder, args, what, CODEC_TIMEOUT)
+            .is_some()
+        {
+            self.bridge_dropped(&p.topic, "the dynamic encoder is not registered (or busy)");
         }
     }
 
@@ -466,19 +456,11 @@ impl RealmCore {
             Value::from(topic),
             Value::Bytes(payload),
         ];
-        match self.invoke_internal(decoder, args) {
-            Some((inv, callee)) => {
-                let deadline = std::time::Instant::now() + CODEC_TIMEOUT;
-                self.codec_calls.insert(
-                    inv,
-                    CodecCall {
-                        callee,
-                        deadline,
-                        what: CodecWork::Decode { uri },
-                    },
-                );
-            }
-            None => self.bridge_dropped(&uri, "the dynamic decoder is not registered (or busy)"),
+        let what = CodecWork::Decode { uri };
+        if let Some(CodecWork::Decode { uri }) =
+            self.start_internal_call(decoder, args, what, CODEC_TIMEOUT)
+        {
+            self.bridge_dropped(&uri, "the dynamic decoder is not registered (or busy)");
         }
     }
 
@@ -547,29 +529,45 @@ impl RealmCore {
         }
     }
 
-    /// Calls a dynamic authenticator for a connection that is authenticating.
+    /// Calls a dynamic authenticator or authorizer for a connection; the answer (or why there
+    /// is none, at the latest after `timeout`) goes to `reply`.
     pub(super) fn auth_call(
         &mut self,
         procedure: &str,
         args: Vec<Value>,
         reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
+        timeout: std::time::Duration,
     ) {
-        match self.invoke_internal(procedure, args) {
-            Some((inv, callee)) => {
-                let deadline = std::time::Instant::now() + CODEC_TIMEOUT;
-                self.codec_calls.insert(
-                    inv,
-                    CodecCall {
-                        callee,
-                        deadline,
-                        what: CodecWork::Auth { reply },
-                    },
-                );
-            }
-            None => {
-                let _ = reply.send(Err(format!("no procedure registered as {procedure}")));
-            }
+        let what = CodecWork::Auth { reply };
+        if let Some(CodecWork::Auth { reply }) =
+            self.start_internal_call(procedure, args, what, timeout)
+        {
+            let _ = reply.send(Err(format!("no procedure registered as {procedure}")));
         }
+    }
+
+    /// Invokes `procedure(args...)` for the router itself and remembers what to do with the
+    /// answer; hands `what` back when no callee can take the call.
+    fn start_internal_call(
+        &mut self,
+        procedure: &str,
+        args: Vec<Value>,
+        what: CodecWork,
+        timeout: std::time::Duration,
+    ) -> Option<CodecWork> {
+        let Some((inv, callee)) = self.invoke_internal(procedure, args) else {
+            return Some(what);
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        self.codec_calls.insert(
+            inv,
+            CodecCall {
+                callee,
+                deadline,
+                what,
+            },
+        );
+        None
     }
 
     /// Drops codec calls that took too long.
