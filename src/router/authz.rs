@@ -39,6 +39,11 @@ pub enum Action {
 }
 
 impl Action {
+    /// 0..4, for tables per action.
+    fn index(self) -> usize {
+        self as usize
+    }
+
     /// The action as Crossbar names it to an authorizer.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -208,7 +213,8 @@ pub enum AuthorizerError {
 #[derive(Debug)]
 pub struct DynamicCache {
     details: Value,
-    answers: HashMap<(Action, String), Grant>,
+    /// Kept answers by URI, one map per action (`Action::index`), so a lookup borrows the URI.
+    answers: [HashMap<String, Grant>; 4],
 }
 
 impl DynamicCache {
@@ -217,14 +223,13 @@ impl DynamicCache {
     pub fn new(details: Dict) -> Self {
         Self {
             details: Value::Dict(details),
-            answers: HashMap::new(),
+            answers: Default::default(),
         }
     }
 
     /// A kept answer.
     fn cached(&self, action: Action, uri: &str) -> Option<Grant> {
-        // Tuple keys cannot borrow; the map is small and only used for dynamic roles.
-        self.answers.get(&(action, uri.to_owned())).copied()
+        self.answers[action.index()].get(uri).copied()
     }
 
     /// Asks `procedure` (unless a kept answer exists) whether this session may do `action` on
@@ -245,6 +250,11 @@ impl DynamicCache {
         // every session's future.
         let result = Box::pin(realm.internal_call(procedure, args, AUTHORIZER_TIMEOUT)).await;
         self.answer(action, uri, result)
+    }
+
+    /// Answers kept, all actions.
+    fn len(&self) -> usize {
+        self.answers.iter().map(HashMap::len).sum()
     }
 
     /// The arguments of the authorizer call for `action` on `uri`.
@@ -281,10 +291,10 @@ impl DynamicCache {
             Action::Subscribe => grant.allow.subscribe = allowed,
         }
         if cache {
-            if self.answers.len() >= CACHE_ENTRIES {
-                self.answers.clear();
+            if self.len() >= CACHE_ENTRIES {
+                self.answers.iter_mut().for_each(HashMap::clear);
             }
-            self.answers.insert((action, uri.to_owned()), grant);
+            self.answers[action.index()].insert(uri.to_owned(), grant);
         }
         Ok(grant)
     }
@@ -413,7 +423,7 @@ mod tests {
             ]);
             c.answer(Action::Publish, &format!("u{i}"), Ok(d)).unwrap();
         }
-        assert!(c.answers.len() <= CACHE_ENTRIES);
+        assert!(c.len() <= CACHE_ENTRIES);
     }
 
     #[test]

@@ -3,14 +3,15 @@
 //! tungstenite keeps a read buffer of its own for the whole life of a WebSocket, allocated when
 //! the connection starts, and it reads from the socket at most that much per call. A large one
 //! costs every idle connection its size; a small one costs a busy connection a `read` system
-//! call every few frames. Under it this adapter reads the socket in `CHUNK`-sized reads into a
-//! buffer it allocates only for that read and releases as soon as the reader has taken
-//! everything, so tungstenite's own buffer can be small: idle connections hold neither, busy
-//! ones still read the socket in large pieces.
+//! call every few frames. Under it this adapter reads the socket in `CHUNK`-sized reads (onto
+//! the stack) and keeps on the heap only what the reader has not taken yet, released as soon as
+//! it has, so tungstenite's own buffer can be small: idle connections hold neither, busy ones
+//! still read the socket in large pieces.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -47,35 +48,24 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ReadAhead<IO> {
             if out.remaining() >= CHUNK {
                 return Pin::new(&mut this.io).poll_read(cx, out);
             }
-            // Zeroed rather than uninitialized: the crate has no `unsafe`, and 4 KiB of memset
-            // per read system call is cheap next to the call.
-            this.buf.resize(CHUNK, 0);
-            let mut rb = ReadBuf::new(&mut this.buf[..]);
-            match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    let n = rb.filled().len();
-                    this.buf.truncate(n);
-                }
-                Poll::Ready(Err(e)) => {
-                    this.buf = BytesMut::new();
-                    return Poll::Ready(Err(e));
-                }
-                Poll::Pending => {
-                    // Nothing arrived: hold no memory while waiting.
-                    this.buf = BytesMut::new();
-                    return Poll::Pending;
-                }
+            // Read a chunk onto the stack (uninitialized: no memset, no allocation while the
+            // socket has nothing); only what the reader cannot take now is kept on the heap.
+            let mut chunk = [MaybeUninit::<u8>::uninit(); CHUNK];
+            let mut rb = ReadBuf::uninit(&mut chunk);
+            ready!(Pin::new(&mut this.io).poll_read(cx, &mut rb))?;
+            let data = rb.filled();
+            let n = out.remaining().min(data.len());
+            out.put_slice(&data[..n]);
+            if n < data.len() {
+                this.buf.extend_from_slice(&data[n..]);
             }
-            if this.buf.is_empty() {
-                // End of stream.
-                this.buf = BytesMut::new();
-                return Poll::Ready(Ok(()));
-            }
+            return Poll::Ready(Ok(()));
         }
         let n = out.remaining().min(this.buf.len());
         out.put_slice(&this.buf[..n]);
         this.buf.advance(n);
         if this.buf.is_empty() {
+            // Drained: hold no memory until the next burst.
             this.buf = BytesMut::new();
         }
         Poll::Ready(Ok(()))
