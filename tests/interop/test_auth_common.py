@@ -35,12 +35,11 @@ import time
 import pytest
 from autobahn.asyncio.rawsocket import WampRawSocketClientFactory
 from autobahn.asyncio.websocket import WampWebSocketClientFactory
-from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import ComponentConfig
 
 from conftest import ALL_PERMISSIONS, JUNCTION, Router, _stop_checked, free_port
 from test_mqtt_common import HOST, Paho, Raw, wait_listening
-from wamp_client import STEP_TIMEOUT, Client, make_serializer
+from wamp_client import STEP_TIMEOUT, Client, expect_error, make_serializer  # noqa: F401 (re-exported)
 
 ALLOW_ALL = {"call": True, "register": True, "publish": True, "subscribe": True}
 
@@ -307,15 +306,6 @@ def ticket_answer(ticket):
         assert challenge.method == "ticket", f"CHALLENGE method {challenge.method!r}, expected 'ticket'"
         return ticket
     return answer
-
-
-async def expect_error(aw, uri="wamp.error.not_authorized"):
-    try:
-        result = await asyncio.wait_for(aw, STEP_TIMEOUT)
-    except ApplicationError as e:
-        assert e.error == uri, f"got {e.error!r}, expected {uri!r}"
-        return e
-    raise AssertionError(f"succeeded with {result!r}, expected {uri}")
 
 
 def aio(fn, *args, **kw):

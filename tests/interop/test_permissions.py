@@ -3,10 +3,9 @@
 import asyncio
 
 import pytest
-from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
 
-from wamp_client import STEP_TIMEOUT, run, sessions
+from wamp_client import STEP_TIMEOUT, expect_error, run, sessions
 
 RESTRICTED_ROLES = [
     {
@@ -17,15 +16,6 @@ RESTRICTED_ROLES = [
         ],
     }
 ]
-
-
-async def expect_error(aw, uri="wamp.error.not_authorized"):
-    try:
-        result = await asyncio.wait_for(aw, STEP_TIMEOUT)
-    except ApplicationError as e:
-        assert e.error == uri, f"got {e.error!r}, expected {uri!r}"
-        return e
-    raise AssertionError(f"succeeded with {result!r}, expected {uri}")
 
 
 @pytest.fixture

@@ -256,3 +256,15 @@ def first_difference(a, b, path="$"):
 
 def assert_same(got, want, what="value"):
     assert strict_equal(got, want), f"{what} differs: {first_difference(got, want)}"
+
+
+async def expect_error(aw, uri="wamp.error.not_authorized"):
+    """Awaits `aw`, which must fail with the WAMP error `uri`; returns the ApplicationError."""
+    from autobahn.wamp.exception import ApplicationError
+
+    try:
+        result = await asyncio.wait_for(aw, STEP_TIMEOUT)
+    except ApplicationError as e:
+        assert e.error == uri, f"got {e.error!r}, expected {uri!r}"
+        return e
+    raise AssertionError(f"succeeded with {result!r}, expected {uri}")
