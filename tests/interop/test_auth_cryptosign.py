@@ -5,7 +5,6 @@ the principal's role (by authid, or found by its public key), a key that is not 
 unknown authid and a request for channel binding are refused.
 """
 
-import asyncio
 import os
 
 import pytest
@@ -13,12 +12,11 @@ import txaio
 
 txaio.use_asyncio()
 
-from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
 from autobahn.wamp import cryptosign  # noqa: E402
 from autobahn.wamp.types import ComponentConfig  # noqa: E402
 
 from conftest import ALL_PERMISSIONS, Router, _stop_checked, free_port  # noqa: E402
-from wamp_client import STEP_TIMEOUT, Client, JoinFailed, make_serializer, run  # noqa: E402
+from wamp_client import Client, join_outcome, run  # noqa: E402
 
 GOOD = cryptosign.CryptosignKey.from_bytes(os.urandom(32))
 OTHER = cryptosign.CryptosignKey.from_bytes(os.urandom(32))
@@ -69,17 +67,8 @@ class SignClient(Client):
 
 
 async def attempt(port, key, serializer="json", **kw):
-    loop = asyncio.get_running_loop()
     s = SignClient(ComponentConfig(realm="realm1"), key, **kw)
-    factory = WampWebSocketClientFactory(lambda: s, url=f"ws://127.0.0.1:{port}/ws",
-                                         serializers=[make_serializer(serializer)])
-    await asyncio.wait_for(loop.create_connection(factory, "127.0.0.1", port), STEP_TIMEOUT)
-    try:
-        details = await asyncio.wait_for(asyncio.shield(s.joined), STEP_TIMEOUT)
-    except JoinFailed as e:
-        return None, e.details.reason
-    s.leave()
-    return details, None
+    return await join_outcome(s, f"ws://127.0.0.1:{port}/ws", serializer)
 
 
 @pytest.mark.parametrize("serializer", ["json", "msgpack", "cbor", "ubjson"])

@@ -29,7 +29,6 @@ import txaio
 
 txaio.use_asyncio()
 
-from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
 from autobahn.wamp import auth, cryptosign  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
 from autobahn.wamp.types import ComponentConfig  # noqa: E402
@@ -37,7 +36,7 @@ from autobahn.wamp.types import ComponentConfig  # noqa: E402
 from conftest import ALL_PERMISSIONS, Router, _stop_checked, free_port  # noqa: E402
 from test_auth_common import HOST, joined, open_auth, perm, refused, ticket_answer  # noqa: E402
 from test_mqtt_common import Paho, uid, wait_listening  # noqa: E402
-from wamp_client import STEP_TIMEOUT, Client, JoinFailed, close, connect, make_serializer, run  # noqa: E402
+from wamp_client import Client, close, connect, join_outcome, run  # noqa: E402
 
 GOOD = cryptosign.CryptosignKey.from_bytes(os.urandom(32))
 OTHER = cryptosign.CryptosignKey.from_bytes(os.urandom(32))
@@ -261,17 +260,8 @@ class ExtraClient(Client):
 
 
 async def attempt(port, serializer="json", **kw):
-    loop = asyncio.get_running_loop()
     s = ExtraClient(ComponentConfig(realm="realm1"), **kw)
-    factory = WampWebSocketClientFactory(lambda: s, url=f"ws://{HOST}:{port}/ws",
-                                         serializers=[make_serializer(serializer)])
-    await asyncio.wait_for(loop.create_connection(factory, HOST, port), STEP_TIMEOUT)
-    try:
-        details = await asyncio.wait_for(asyncio.shield(s.joined), STEP_TIMEOUT)
-    except JoinFailed as e:
-        return None, e.details.reason
-    s.leave()
-    return details, None
+    return await join_outcome(s, f"ws://{HOST}:{port}/ws", serializer)
 
 
 @pytest.mark.parametrize("serializer", ["json", "msgpack", "cbor"])

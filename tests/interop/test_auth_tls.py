@@ -8,14 +8,13 @@ import hashlib
 import ssl
 
 import pytest
-from autobahn.asyncio.websocket import WampWebSocketClientFactory
 from autobahn.wamp.types import ComponentConfig
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from conftest import ALL_PERMISSIONS, Router, _stop_checked, free_port
 from test_universal import client_ctx, make_pki
-from wamp_client import STEP_TIMEOUT, Client, JoinFailed, make_serializer, run
+from wamp_client import Client, join_outcome, run
 
 
 def fingerprint(pem_path):
@@ -84,19 +83,9 @@ class TlsClient(Client):
 
 
 async def attempt(node, authid=None, serializer="json", path="ws"):
-    loop = asyncio.get_running_loop()
     s = TlsClient(ComponentConfig(realm="realm1"), authid)
-    factory = WampWebSocketClientFactory(lambda: s, url=f"wss://127.0.0.1:{node.port}/{path}",
-                                         serializers=[make_serializer(serializer)])
     ctx: ssl.SSLContext = client_ctx(node.pki, with_cert=True)
-    await asyncio.wait_for(loop.create_connection(factory, "127.0.0.1", node.port, ssl=ctx,
-                                                  server_hostname="127.0.0.1"), STEP_TIMEOUT)
-    try:
-        details = await asyncio.wait_for(asyncio.shield(s.joined), STEP_TIMEOUT)
-    except JoinFailed as e:
-        return None, e.details.reason
-    s.leave()
-    return details, None
+    return await join_outcome(s, f"wss://127.0.0.1:{node.port}/{path}", serializer, ssl=ctx)
 
 
 @pytest.mark.parametrize("serializer", ["json", "cbor"])

@@ -268,3 +268,21 @@ async def expect_error(aw, uri="wamp.error.not_authorized"):
         assert e.error == uri, f"got {e.error!r}, expected {uri!r}"
         return e
     raise AssertionError(f"succeeded with {result!r}, expected {uri}")
+
+
+async def join_outcome(session, url, serializer="json", ssl=None):
+    """Connects `session` (a Client) over WebSocket to `url` (ws:// or wss:// with `ssl`) and
+    waits for the join: (details, None) when it joined (it then leaves), (None, abort reason)
+    when it was refused."""
+    loop = asyncio.get_running_loop()
+    factory = WampWebSocketClientFactory(lambda: session, url=url,
+                                         serializers=[make_serializer(serializer)])
+    u = urlparse(url)
+    kw = {"ssl": ssl, "server_hostname": u.hostname} if ssl is not None else {}
+    await asyncio.wait_for(loop.create_connection(factory, u.hostname, u.port, **kw), STEP_TIMEOUT)
+    try:
+        details = await asyncio.wait_for(asyncio.shield(session.joined), STEP_TIMEOUT)
+    except JoinFailed as e:
+        return None, e.details.reason
+    session.leave()
+    return details, None
