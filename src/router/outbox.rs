@@ -98,12 +98,22 @@ pub fn channel(capacity: usize) -> (Outbox, OutboxRx) {
 impl Outbox {
     /// Queues `item` unless the outbox is full or closed. Never waits.
     pub fn try_send(&self, item: Outgoing) -> Result<(), TrySendError<Outgoing>> {
+        self.try_send_keeping(item, 0)
+    }
+
+    /// Queues `item` only if more than `keep_free` slots stay free (`Full` otherwise), so
+    /// droppable items cannot take the room kept for the others. One lock, like `try_send`.
+    pub fn try_send_keeping(
+        &self,
+        item: Outgoing,
+        keep_free: usize,
+    ) -> Result<(), TrySendError<Outgoing>> {
         let waker = {
             let mut st = self.shared.lock();
             if !st.receiver_alive {
                 return Err(TrySendError::Closed(item));
             }
-            if st.queue.len() >= self.shared.capacity {
+            if st.queue.len() + keep_free >= self.shared.capacity {
                 return Err(TrySendError::Full(item));
             }
             if st.queue.capacity() == 0 {

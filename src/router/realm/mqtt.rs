@@ -1050,22 +1050,24 @@ impl RealmCore {
                         ..
                     }
                 );
-                let reserve = self
-                    .mqtt
-                    .clients
-                    .get(&key)
-                    .map_or(0, |c| c.settings.max_inflight + 16);
-                if qos0 && outbox.capacity() <= reserve {
-                    // A slow subscriber loses QoS 0 messages, never the in-flight window.
-                    self.mqtt.dropped += 1;
-                    continue;
-                }
-                let is_pub = matches!(&pkt, MqttOut::Publish { .. });
-                match outbox.try_send(Outgoing::Mqtt(pkt)) {
+                // A slow subscriber loses QoS 0 messages, never the in-flight window: they may
+                // not take the room kept for it.
+                let keep_free = if qos0 {
+                    self.mqtt
+                        .clients
+                        .get(&key)
+                        .map_or(0, |c| c.settings.max_inflight + 16)
+                } else {
+                    0
+                };
+                match outbox.try_send_keeping(Outgoing::Mqtt(pkt), keep_free) {
                     Ok(()) => {
-                        if is_pub && qos0 {
+                        if qos0 {
                             self.mqtt.sent += 1;
                         }
+                    }
+                    Err(crate::router::outbox::TrySendError::Full(_)) if qos0 => {
+                        self.mqtt.dropped += 1;
                     }
                     Err(crate::router::outbox::TrySendError::Full(_)) => {
                         overflowed.push((key, session));
